@@ -1,0 +1,210 @@
+/*
+ * qemu-sockets.c: UNIX and TCP socket set-up for the QMP monitor and NBD.
+ */
+#include "qemu/osdep.h"
+#include "qemu/sockets.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+static bool unix_fill_addr(struct sockaddr_un *un, const char *path, Error **errp)
+{
+    memset(un, 0, sizeof(*un));
+    un->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(un->sun_path)) {
+        error_setg(errp, "UNIX socket path '%s' is too long", path);
+        return false;
+    }
+    strcpy(un->sun_path, path);
+    return true;
+}
+
+int unix_listen(const char *path, int backlog, Error **errp)
+{
+    struct sockaddr_un un;
+    int fd;
+
+    if (!unix_fill_addr(&un, path, errp)) {
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Failed to create a UNIX socket");
+        return -1;
+    }
+    /* Replace a stale socket file, but never a regular file or directory. */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            error_setg(errp, "Failed to bind socket to %s: file exists and is not a socket",
+                       path);
+            close(fd);
+            return -1;
+        }
+        unlink(path);
+    }
+    if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+        error_setg_errno(errp, errno, "Failed to bind socket to %s", path);
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, backlog) < 0) {
+        error_setg_errno(errp, errno, "Failed to listen on socket");
+        unlink(path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static struct addrinfo *inet_resolve(const char *host, const char *port,
+                                     bool passive, Error **errp)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = passive ? AI_PASSIVE : 0,
+    };
+    struct addrinfo *res = NULL;
+    int rc;
+
+    if (host && !*host) {
+        host = NULL;
+    }
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        error_setg(errp, "address resolution failed for %s:%s: %s",
+                   host ? host : "", port, gai_strerror(rc));
+        return NULL;
+    }
+    return res;
+}
+
+int inet_listen(const char *host, const char *port, int backlog, Error **errp)
+{
+    struct addrinfo *res, *ai;
+    int fd = -1, saved_errno = 0;
+
+    res = inet_resolve(host, port, true, errp);
+    if (!res) {
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        int on = 1;
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) {
+            break;
+        }
+        saved_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        error_setg_errno(errp, saved_errno, "Failed to bind socket on %s:%s",
+                         host ? host : "", port);
+    }
+    return fd;
+}
+
+int unix_connect(const char *path, Error **errp)
+{
+    struct sockaddr_un un;
+    int fd;
+
+    if (!unix_fill_addr(&un, path, errp)) {
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Failed to create a UNIX socket");
+        return -1;
+    }
+    if (RETRY_ON_EINTR(connect(fd, (struct sockaddr *)&un, sizeof(un))) < 0) {
+        error_setg_errno(errp, errno, "Failed to connect to '%s'", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int inet_connect(const char *host, const char *port, Error **errp)
+{
+    struct addrinfo *res, *ai;
+    int fd = -1, saved_errno = 0;
+
+    res = inet_resolve(host, port, false, errp);
+    if (!res) {
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        if (RETRY_ON_EINTR(connect(fd, ai->ai_addr, ai->ai_addrlen)) == 0) {
+            break;
+        }
+        saved_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        error_setg_errno(errp, saved_errno, "Failed to connect to '%s:%s'",
+                         host ? host : "", port);
+        return -1;
+    }
+    qemu_socket_set_nodelay(fd);
+    return fd;
+}
+
+int socket_accept_nonblock(int listen_fd)
+{
+    return RETRY_ON_EINTR(accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK));
+}
+
+int inet_socket_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        return -1;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return -1;
+}
+
+void qemu_socket_set_nonblock(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+void qemu_socket_set_block(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+void qemu_socket_set_nodelay(int fd)
+{
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
