@@ -13,6 +13,7 @@
 #define QEMU_AIO_H
 
 #include "qemu/osdep.h"
+#include "qemu/error.h"
 #include "qemu/coroutine.h"
 
 struct io_uring;
@@ -28,6 +29,8 @@ typedef struct QEMUTimer QEMUTimer;
 
 /* ---- contexts ---- */
 AioContext *aio_context_new(Error **errp);
+void aio_context_ref(AioContext *ctx);
+/* Frees ctx on the last reference; it must be idle (no pending I/O). */
 void aio_context_unref(AioContext *ctx);
 /* The main loop's context; created by qemu_init_main_loop(). */
 AioContext *qemu_get_aio_context(void);

@@ -16,4 +16,14 @@ void qemu_log_set_timestamps(bool on);
 void qemu_log_set_prefix(const char *prefix);  /* e.g. "blockd" for error_report */
 const char *qemu_log_prefix(void);
 
+/*
+ * Print one "[TIMESTAMP ]PREFIX: [TYPE: ]MESSAGE" line to stderr; used by
+ * error_report() and friends (type is NULL or e.g. "warning").  hint, if
+ * non-NULL, is printed verbatim after the line.
+ */
+void qemu_log_report(const char *type, const char *hint, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 3, 0)));
+/* "2026-11-25T14:09:38.123456Z" (UTC, microseconds); g_free() the result. */
+char *qemu_log_timestamp(void);
+
 #endif

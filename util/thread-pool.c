@@ -1,0 +1,177 @@
+/*
+ * thread-pool.c: worker threads for blocking calls.
+ *
+ * One process-wide pool: a FIFO of requests protected by a mutex, workers
+ * started on demand (up to max_threads) that exit after being idle for
+ * THREAD_POOL_IDLE_US.  When func returns, the result travels back to the
+ * submitting AioContext in a oneshot bottom half, where the completion
+ * callback runs.
+ */
+#include "qemu/osdep.h"
+#include "qemu/error.h"
+#include "qemu/thread-pool.h"
+#include "util-trace.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#define THREAD_POOL_DEFAULT_MAX 64
+#define THREAD_POOL_IDLE_US (10 * G_USEC_PER_SEC)
+
+typedef struct ThreadPoolRequest {
+    ThreadPoolFunc *func;
+    void *arg;
+    ThreadPoolCompletionFunc *cb;
+    void *opaque;
+    AioContext *ctx;
+    int ret;
+    GList link;
+} ThreadPoolRequest;
+
+typedef struct ThreadPool {
+    GMutex lock;          /* static GMutex/GCond need no initialisation */
+    GCond request_cond;
+    GQueue requests;      /* of ThreadPoolRequest, by link */
+    int cur_threads;
+    int idle_threads;
+    int max_threads;
+} ThreadPool;
+
+static ThreadPool thread_pool = {
+    .requests = G_QUEUE_INIT,
+    .max_threads = THREAD_POOL_DEFAULT_MAX,
+};
+
+static void thread_pool_complete_bh(void *opaque)
+{
+    ThreadPoolRequest *req = opaque;
+
+    trace_thread_pool_complete(&thread_pool, req, req->opaque, req->ret);
+    req->cb(req->opaque, req->ret);
+    g_free(req);
+}
+
+static gpointer thread_pool_worker(gpointer opaque)
+{
+    ThreadPool *pool = opaque;
+
+    g_mutex_lock(&pool->lock);
+    for (;;) {
+        ThreadPoolRequest *req;
+        GList *link;
+
+        while (g_queue_is_empty(&pool->requests)) {
+            gint64 deadline = g_get_monotonic_time() + THREAD_POOL_IDLE_US;
+            bool woken;
+
+            pool->idle_threads++;
+            woken = g_cond_wait_until(&pool->request_cond, &pool->lock,
+                                      deadline);
+            pool->idle_threads--;
+            if (!woken && g_queue_is_empty(&pool->requests)) {
+                pool->cur_threads--;
+                g_mutex_unlock(&pool->lock);
+                return NULL;
+            }
+        }
+        link = g_queue_pop_head_link(&pool->requests);
+        req = link->data;
+        g_mutex_unlock(&pool->lock);
+
+        req->ret = req->func(req->arg);
+        aio_bh_schedule_oneshot(req->ctx, thread_pool_complete_bh, req);
+
+        g_mutex_lock(&pool->lock);
+    }
+}
+
+/* Called with pool->lock held. */
+static void thread_pool_spawn(ThreadPool *pool)
+{
+    sigset_t all, old;
+    GError *err = NULL;
+    GThread *thread;
+
+    /* Workers never handle signals: start them with everything blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    thread = g_thread_try_new("blockd-worker", thread_pool_worker, pool, &err);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (!thread) {
+        if (pool->cur_threads == 0) {
+            error_report("cannot start a worker thread: %s", err->message);
+            abort();
+        }
+        /* The running workers will get to the request eventually. */
+        g_error_free(err);
+        return;
+    }
+    pool->cur_threads++;
+    trace_thread_pool_spawn(pool, pool->cur_threads);
+    g_thread_unref(thread);
+}
+
+void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
+                            ThreadPoolCompletionFunc *cb, void *opaque)
+{
+    ThreadPool *pool = &thread_pool;
+    ThreadPoolRequest *req = g_new0(ThreadPoolRequest, 1);
+
+    assert(ctx);
+    req->func = func;
+    req->arg = arg;
+    req->cb = cb;
+    req->opaque = opaque;
+    req->ctx = ctx;
+    req->link.data = req;
+    trace_thread_pool_submit(pool, req, opaque);
+
+    g_mutex_lock(&pool->lock);
+    g_queue_push_tail_link(&pool->requests, &req->link);
+    if (pool->requests.length > (guint)pool->idle_threads &&
+        pool->cur_threads < pool->max_threads) {
+        thread_pool_spawn(pool);
+    }
+    g_cond_signal(&pool->request_cond);
+    g_mutex_unlock(&pool->lock);
+}
+
+typedef struct ThreadPoolCo {
+    Coroutine *co;
+    int ret;
+    bool done;
+} ThreadPoolCo;
+
+static void thread_pool_co_cb(void *opaque, int ret)
+{
+    ThreadPoolCo *tpc = opaque;
+
+    tpc->ret = ret;
+    tpc->done = true;
+    aio_co_wake(tpc->co);
+}
+
+int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg)
+{
+    ThreadPoolCo tpc = { .co = qemu_coroutine_self() };
+    AioContext *ctx;
+
+    assert(tpc.co);
+    ctx = qemu_coroutine_get_aio_context(tpc.co);
+    if (!ctx) {
+        ctx = qemu_get_current_aio_context();
+    }
+    thread_pool_submit_aio(ctx, func, arg, thread_pool_co_cb, &tpc);
+    while (!tpc.done) {
+        qemu_coroutine_yield();
+    }
+    return tpc.ret;
+}
+
+void thread_pool_set_max_threads(int max)
+{
+    g_mutex_lock(&thread_pool.lock);
+    thread_pool.max_threads = MAX(max, 1);
+    g_mutex_unlock(&thread_pool.lock);
+}
