@@ -1,0 +1,227 @@
+/*
+ * block_int.h: the inside of the block layer: node and child structures
+ * and the BlockDriver interface drivers and filters implement.
+ *
+ * A driver is a static BlockDriver registered in bdrv_init()
+ * (block/drivers.c).  The core (block/io.c) hands a driver only requests
+ * that are within the node, aligned to bl.request_alignment and no larger
+ * than bl.max_transfer; it does read-modify-write and splitting itself.
+ */
+#ifndef BLOCK_BLOCK_INT_H
+#define BLOCK_BLOCK_INT_H
+
+#include "block/block.h"
+#include "qemu/aio.h"
+
+typedef struct BlockLimits {
+    uint32_t request_alignment;     /* bytes; every request is a multiple (default 1) */
+    int64_t max_transfer;           /* bytes, 0 = no limit (multiple of request_alignment) */
+    int64_t opt_transfer;
+    uint32_t pdiscard_alignment;
+    int64_t max_pdiscard;
+    uint32_t pwrite_zeroes_alignment;
+    int64_t max_pwrite_zeroes;
+    size_t min_mem_alignment;       /* buffers must be aligned so (O_DIRECT) */
+    size_t opt_mem_alignment;
+    int max_iov;
+} BlockLimits;
+
+/* One request in flight on a node (block/io.c) */
+typedef enum BdrvTrackedRequestType {
+    BDRV_TRACKED_READ,
+    BDRV_TRACKED_WRITE,
+    BDRV_TRACKED_DISCARD,
+    BDRV_TRACKED_TRUNCATE,
+} BdrvTrackedRequestType;
+
+typedef struct BdrvTrackedRequest {
+    BlockDriverState *bs;
+    int64_t offset;
+    int64_t bytes;
+    BdrvTrackedRequestType type;
+    bool serialising;
+    int64_t overlap_offset;         /* range widened to the serialising alignment */
+    int64_t overlap_bytes;
+    Coroutine *co;
+    CoQueue wait_queue;             /* requests waiting for this one */
+    struct BdrvTrackedRequest *waiting_for;
+    GList link;                     /* in bs->tracked_requests */
+} BdrvTrackedRequest;
+
+struct BlockDriver {
+    const char *format_name;
+    int instance_size;
+    bool is_filter;                 /* all I/O goes to the filtered child unchanged */
+    bool is_format;                 /* false for protocol drivers (file, nbd, null) */
+    bool supports_backing;
+
+    /* Open with the node's typed options; set bs->total bytes source via getlength. */
+    int (*bdrv_open)(BlockDriverState *bs, BlockdevOptions *options, int flags,
+                     Error **errp);
+    void (*bdrv_close)(BlockDriverState *bs);
+    void (*bdrv_refresh_limits)(BlockDriverState *bs, Error **errp);
+
+    int coroutine_fn (*bdrv_co_preadv)(BlockDriverState *bs, int64_t offset,
+                                       int64_t bytes, QEMUIOVector *qiov,
+                                       BdrvRequestFlags flags);
+    int coroutine_fn (*bdrv_co_pwritev)(BlockDriverState *bs, int64_t offset,
+                                        int64_t bytes, QEMUIOVector *qiov,
+                                        BdrvRequestFlags flags);
+    int coroutine_fn (*bdrv_co_pwritev_compressed)(BlockDriverState *bs, int64_t offset,
+                                                   int64_t bytes, QEMUIOVector *qiov);
+    /* -ENOTSUP lets the core fall back to writing a zeroed buffer (unless NO_FALLBACK) */
+    int coroutine_fn (*bdrv_co_pwrite_zeroes)(BlockDriverState *bs, int64_t offset,
+                                              int64_t bytes, BdrvRequestFlags flags);
+    int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs, int64_t offset,
+                                         int64_t bytes);
+    int coroutine_fn (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_flush_to_os)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_flush)(BlockDriverState *bs);  /* replaces both */
+    int coroutine_fn (*bdrv_co_block_status)(BlockDriverState *bs, bool want_zero,
+                                             int64_t offset, int64_t bytes,
+                                             int64_t *pnum, int64_t *map,
+                                             BlockDriverState **file);
+    int coroutine_fn (*bdrv_co_copy_range_from)(BlockDriverState *bs, BdrvChild *src,
+                                                int64_t src_offset, BdrvChild *dst,
+                                                int64_t dst_offset, int64_t bytes,
+                                                BdrvRequestFlags read_flags,
+                                                BdrvRequestFlags write_flags);
+    int coroutine_fn (*bdrv_co_copy_range_to)(BlockDriverState *bs, BdrvChild *src,
+                                              int64_t src_offset, BdrvChild *dst,
+                                              int64_t dst_offset, int64_t bytes,
+                                              BdrvRequestFlags read_flags,
+                                              BdrvRequestFlags write_flags);
+    int coroutine_fn (*bdrv_co_truncate)(BlockDriverState *bs, int64_t offset,
+                                         bool exact, PreallocMode prealloc,
+                                         BdrvRequestFlags flags, Error **errp);
+    int64_t (*bdrv_getlength)(BlockDriverState *bs);
+    int64_t (*bdrv_get_allocated_file_size)(BlockDriverState *bs);
+    int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+
+    /* Permissions this node needs on / shares of child c given its parents' cumulative ones */
+    void (*bdrv_child_perm)(BlockDriverState *bs, BdrvChild *c, BdrvChildRole role,
+                            uint64_t parent_perm, uint64_t parent_shared,
+                            uint64_t *nperm, uint64_t *nshared);
+    /* Locking hooks: check may fail; then set or abort follows */
+    int (*bdrv_check_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                           Error **errp);
+    void (*bdrv_set_perm)(BlockDriverState *bs, uint64_t perm, uint64_t shared);
+    void (*bdrv_abort_perm_update)(BlockDriverState *bs);
+
+    void (*bdrv_drain_begin)(BlockDriverState *bs);
+    void (*bdrv_drain_end)(BlockDriverState *bs);
+
+    /* blockdev-create: added with the qcow2 issue (BlockdevCreateOptions) */
+    /* inactivate/activate for migration hand-over (later issues) */
+    int (*bdrv_inactivate)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_invalidate_cache)(BlockDriverState *bs, Error **errp);
+
+    /* Zero/write flags the driver handles itself (else the core emulates) */
+    BdrvRequestFlags supported_write_flags;
+    BdrvRequestFlags supported_zero_flags;
+    BdrvRequestFlags supported_truncate_flags;
+};
+
+struct BdrvChildClass {
+    bool parent_is_bds;
+    /* "node 'x'", "block device 'y'", "NBD export 'z'": used in permission errors */
+    char *(*get_parent_desc)(BdrvChild *child);
+    /* The child node is being drained / drain ended (BlockBackends queue requests) */
+    void (*drained_begin)(BdrvChild *child);
+    void (*drained_end)(BdrvChild *child);
+    /* true while the parent still has requests in flight on the child */
+    bool (*drained_poll)(BdrvChild *child);
+    void (*resize)(BdrvChild *child);
+};
+
+extern const BdrvChildClass child_of_bds;
+
+struct BdrvChild {
+    BlockDriverState *bs;           /* the child node */
+    char *name;                     /* "file", "backing", "target", "root", ... */
+    const BdrvChildClass *klass;
+    BdrvChildRole role;
+    void *opaque;                   /* the parent: BlockDriverState * or BlockBackend * ... */
+    uint64_t perm;
+    uint64_t shared_perm;
+    bool frozen;                    /* may not be detached (jobs freeze chains) */
+    int quiesced_parent;
+};
+
+struct BlockDriverState {
+    const BlockDriver *drv;
+    void *opaque;                   /* drv->instance_size bytes of driver state */
+    char node_name[32];             /* "" for anonymous nodes */
+    char filename[4096];
+    bool implicit;                  /* created by a job (filters); hidden in queries */
+    bool monitor_owned;             /* created by blockdev-add: blockdev-del may remove it */
+    int open_flags;
+    bool read_only;
+    bool auto_read_only;
+    bool force_share;
+    BlockdevDetectZeroesOptions detect_zeroes;
+    BlockdevOptions *options;       /* as given at open, for queries */
+    int refcnt;
+
+    BlockLimits bl;
+    BdrvRequestFlags supported_write_flags;
+    BdrvRequestFlags supported_zero_flags;
+    BdrvRequestFlags supported_truncate_flags;
+
+    BdrvChild *file;                /* the primary child (formats, filters), or NULL */
+    BdrvChild *backing;             /* the COW child, or NULL */
+    GList *children;                /* BdrvChild * owned by this node */
+    GList *parents;                 /* BdrvChild * pointing at this node */
+
+    /* I/O state (block/io.c) */
+    unsigned int in_flight;
+    int quiesce_counter;
+    GList *tracked_requests;        /* BdrvTrackedRequest * */
+    unsigned int serialising_in_flight;
+    uint64_t write_gen;
+    uint64_t flushed_gen;
+    CoMutex flush_lock;
+    CoQueue flush_queue;
+    bool active_flush_req;
+    int64_t total_bytes_hint;       /* cached length, -1 unknown */
+
+    GList *dirty_bitmaps;           /* BdrvDirtyBitmap * (dirty-bitmap issue) */
+    char *backing_file;             /* from the image header (formats) */
+    char *backing_format;
+};
+
+/* Core helpers for drivers */
+int bdrv_register(BlockDriver *drv);
+/* Attach bs as a child of parent (perm computed through parent->drv->bdrv_child_perm). */
+BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child_bs,
+                             const char *child_name, const BdrvChildClass *klass,
+                             BdrvChildRole role, Error **errp);
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/* A root child for a non-node parent (BlockBackend, export, job). */
+BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs, const char *child_name,
+                                  const BdrvChildClass *klass, BdrvChildRole role,
+                                  uint64_t perm, uint64_t shared, void *opaque,
+                                  Error **errp);
+void bdrv_root_unref_child(BdrvChild *child);
+int bdrv_child_try_set_perm(BdrvChild *c, uint64_t perm, uint64_t shared, Error **errp);
+/* Replace `from` by `to` in all of from's parents (mirror pivot, filter insertion). */
+bool bdrv_replace_node(BlockDriverState *from, BlockDriverState *to, Error **errp);
+/* Default child_perm implementations */
+void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c, BdrvChildRole role,
+                        uint64_t perm, uint64_t shared, uint64_t *nperm, uint64_t *nshared);
+void bdrv_filter_default_perms(BlockDriverState *bs, BdrvChild *c, BdrvChildRole role,
+                               uint64_t perm, uint64_t shared, uint64_t *nperm,
+                               uint64_t *nshared);
+void bdrv_get_cumulative_perm(BlockDriverState *bs, uint64_t *perm, uint64_t *shared);
+void bdrv_refresh_limits(BlockDriverState *bs, Error **errp);
+
+/* In-flight accounting for requests that do not go through bdrv_co_* (e.g. NBD client reconnect) */
+void bdrv_inc_in_flight(BlockDriverState *bs);
+void bdrv_dec_in_flight(BlockDriverState *bs);
+/* Wake drain waiters after in-flight state changed. */
+void bdrv_wakeup(BlockDriverState *bs);
+
+/* Mark a request serialising with the given alignment (copy-before-write, mirror). */
+bool bdrv_make_request_serialising(BdrvTrackedRequest *req, uint64_t align);
+
+#endif
