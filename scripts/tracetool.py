@@ -31,6 +31,12 @@ def group_name(directory):
     return d.replace("/", "_").replace("-", "_")
 
 
+def display_name(path):
+    """'../util/trace-events' -> 'util/trace-events' for the header note."""
+    parts = os.path.normpath(path).split(os.sep)
+    return "/".join(parts[-2:])
+
+
 def parse_cmdline(argv):
     p = argparse.ArgumentParser(description="blockd trace code generator")
     p.add_argument("--format", required=True, choices=["h", "c", "registry"])
@@ -72,9 +78,7 @@ def run(argv):
         print(f"tracetool: {e}", file=sys.stderr)
         return 1
 
-    sources = [os.path.relpath(f) if not os.path.isabs(f) else
-               os.path.basename(os.path.dirname(f)) + "/" + os.path.basename(f)
-               for f in args.inputs]
+    sources = [display_name(f) for f in args.inputs]
     if args.format == "h":
         text = gen_h(args.group, events, backends, sources)
     elif args.format == "c":

@@ -15,7 +15,7 @@ BASE_WORDS = {
     "int8_t", "int16_t", "int32_t", "int64_t",
     "uint8_t", "uint16_t", "uint32_t", "uint64_t",
     "size_t", "ssize_t", "off_t", "intptr_t", "uintptr_t", "ptrdiff_t",
-    "pid_t", "time_t", "unsigned int",
+    "pid_t", "time_t",
 }
 QUALIFIERS = {"const", "volatile"}
 
