@@ -50,6 +50,10 @@ void qmp_disable_command(QmpCommandList *cmds, const char *name, const char *rea
 void qmp_for_each_command(const QmpCommandList *cmds,
                           void (*fn)(const QmpCommand *cmd, void *opaque),
                           void *opaque);
+/* Must cmd run in coroutine context (QCO_COROUTINE)? */
+bool qmp_command_is_coroutine(const QmpCommand *cmd);
+/* false with CommandNotFound "...has been disabled..." if cmd is disabled. */
+bool qmp_command_available(const QmpCommand *cmd, Error **errp);
 
 /* Filled by generated code: every command of the schema. */
 void qmp_init_marshal(QmpCommandList *cmds);

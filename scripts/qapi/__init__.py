@@ -1,0 +1,1 @@
+# QAPI schema compiler for blockd (package marker).
