@@ -28,6 +28,9 @@ import sys
 import tempfile
 import time
 
+# Replies may nest as deep as QMP allows (1024 levels): let json parse them.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+
 SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(SRC_DIR))
 
