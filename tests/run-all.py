@@ -16,6 +16,7 @@
 # name.
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -109,15 +110,54 @@ def run_unit(args, names):
                            note='no meson build in %s' % build)
     # Build with at most -j2 first: `meson test` would rebuild with ninja's
     # default parallelism.
+    # -k 0: build whatever can be built, so that one broken target does not
+    # hide the results of every unit test; the broken build counts as one
+    # failure.
+    build_failed = False
     if not args.no_build:
-        rc, _ = run_streaming(['ninja', '-C', build, '-j', str(args.jobs)],
-                              UNIT_SUITE_TIMEOUT)
-        if rc != 0:
-            return SuiteResult('unit', failed=1, note='build failed')
-    argv = ['meson', 'test', '-C', build, '--no-rebuild',
-            '--num-processes', str(args.jobs), '--print-errorlogs']
-    argv += shlex.split(args.meson_args) + names
-    rc, out = run_streaming(argv, UNIT_SUITE_TIMEOUT)
+        rc, _ = run_streaming(['ninja', '-C', build, '-j', str(args.jobs),
+                               '-k', '0'], UNIT_SUITE_TIMEOUT)
+        build_failed = rc != 0
+    # meson test refuses to run anything if one test program is missing
+    # (its target failed to build): run the others by name and count each
+    # missing one as a failure.
+    missing = []
+    if build_failed:
+        tests = introspect_tests(build)
+        missing = [t['name'] for t in tests
+                   if t['cmd'] and os.path.isabs(t['cmd'][0])
+                   and not os.path.exists(t['cmd'][0])
+                   and (not names or t['name'] in names)]
+        if missing:
+            names = [t['name'] for t in tests
+                     if t['name'] not in missing and
+                     (not names or t['name'] in names)]
+            print('not built, counted as failed: %s' % ' '.join(missing))
+    if missing and not names:
+        res = SuiteResult('unit')
+    else:
+        argv = ['meson', 'test', '-C', build, '--no-rebuild',
+                '--num-processes', str(args.jobs), '--print-errorlogs']
+        argv += shlex.split(args.meson_args) + names
+        rc, out = run_streaming(argv, UNIT_SUITE_TIMEOUT)
+        res = unit_result(rc, out)
+    if build_failed:
+        res.failed += len(missing) or 1
+        res.note = ', '.join(n for n in ('build failed', res.note) if n)
+    return res
+
+
+def introspect_tests(build):
+    try:
+        out = subprocess.run(['meson', 'introspect', '--tests', build],
+                             stdout=subprocess.PIPE, timeout=120,
+                             check=True).stdout
+        return json.loads(out)
+    except (subprocess.SubprocessError, ValueError, OSError):
+        return []
+
+
+def unit_result(rc, out):
     if rc is None:
         return SuiteResult('unit', failed=1, note='meson test timed out')
     counts = parse_meson_summary(out)
