@@ -39,12 +39,14 @@ class QAPISchemaParser:
         self.line_pos = 0
         self.tok = None
         self.val = None
+        self.tok_line = 1
+        self.tok_col = 1
         self._parse_file()
 
     # ---- lexer ----
     def _error(self, msg):
-        col = self.pos - self.line_pos + 1
-        raise QAPIParseError(self.info.at(self.line), msg, col)
+        """Report msg at the start of the current token."""
+        raise QAPIParseError(self.info.at(self.tok_line), msg, self.tok_col)
 
     def _accept(self):
         """Read the next token into self.tok (and self.val)."""
