@@ -8,6 +8,18 @@
 #include "qemu/coroutine.h"
 #include <setjmp.h>
 
+/*
+ * Saved registers of a parked coroutine.  On x86-64 a minimal hand-written
+ * setjmp/longjmp is used (callee-saved registers, stack and instruction
+ * pointer; no signal mask, no pointer mangling, no cleanup-handler walk);
+ * elsewhere glibc's _setjmp/_longjmp.
+ */
+#if defined(__x86_64__)
+typedef uint64_t CoJmpBuf[8];
+#else
+typedef jmp_buf CoJmpBuf;
+#endif
+
 typedef enum CoroutineAction {
     COROUTINE_YIELD = 1,
     COROUTINE_TERMINATE = 2,
@@ -32,7 +44,7 @@ struct Coroutine {
     Coroutine *pool_next;
 
     /* Backend state. */
-    jmp_buf env;
+    CoJmpBuf env;
     void *stack;          /* lowest usable byte (above the guard page) */
     size_t stack_size;    /* usable bytes */
     void *map_base;       /* mmap() base including the guard page */

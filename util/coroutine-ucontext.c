@@ -4,8 +4,9 @@
  * Each coroutine gets an mmap()ed stack with a guard page.  makecontext()
  * and swapcontext() are used exactly once per coroutine object, to start a
  * trampoline on the new stack; from then on every switch is a plain
- * _setjmp()/_longjmp() pair, which costs no system call (unlike
- * swapcontext(), which saves the signal mask).
+ * setjmp/longjmp pair, which costs no system call (unlike swapcontext(),
+ * which saves the signal mask).  On x86-64 the pair is the dozen
+ * instructions below; elsewhere glibc's _setjmp()/_longjmp().
  *
  * Under AddressSanitizer each switch is announced with
  * __sanitizer_start_switch_fiber()/__sanitizer_finish_switch_fiber() so that
@@ -41,6 +42,66 @@
 #define NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
 #else
 #define NO_SANITIZE_ADDRESS
+#endif
+
+/* ---- register save/restore ---- */
+
+#if defined(__x86_64__)
+/*
+ * co_setjmp(buf) saves rbx, rbp, r12-r15, the caller's rsp and the return
+ * address and returns 0; co_longjmp(buf, val) restores them and makes that
+ * co_setjmp() return val (never 0).  Only callee-saved state is kept, as
+ * the System V ABI requires across a call.
+ */
+int co_setjmp(CoJmpBuf buf) __attribute__((returns_twice));
+void co_longjmp(CoJmpBuf buf, int val) QEMU_NORETURN;
+
+__asm__(
+    "    .text\n"
+    "    .p2align 4\n"
+    "    .globl co_setjmp\n"
+    "    .hidden co_setjmp\n"
+    "    .type co_setjmp, @function\n"
+    "co_setjmp:\n"
+#ifdef __CET__
+    "    endbr64\n"
+#endif
+    "    movq %rbx, 0(%rdi)\n"
+    "    movq %rbp, 8(%rdi)\n"
+    "    movq %r12, 16(%rdi)\n"
+    "    movq %r13, 24(%rdi)\n"
+    "    movq %r14, 32(%rdi)\n"
+    "    movq %r15, 40(%rdi)\n"
+    "    leaq 8(%rsp), %rdx\n"        /* rsp after our return */
+    "    movq %rdx, 48(%rdi)\n"
+    "    movq (%rsp), %rdx\n"         /* return address */
+    "    movq %rdx, 56(%rdi)\n"
+    "    xorl %eax, %eax\n"
+    "    ret\n"
+    "    .size co_setjmp, .-co_setjmp\n"
+    "\n"
+    "    .p2align 4\n"
+    "    .globl co_longjmp\n"
+    "    .hidden co_longjmp\n"
+    "    .type co_longjmp, @function\n"
+    "co_longjmp:\n"
+#ifdef __CET__
+    "    endbr64\n"
+#endif
+    "    movq 0(%rdi), %rbx\n"
+    "    movq 8(%rdi), %rbp\n"
+    "    movq 16(%rdi), %r12\n"
+    "    movq 24(%rdi), %r13\n"
+    "    movq 32(%rdi), %r14\n"
+    "    movq 40(%rdi), %r15\n"
+    "    movq 48(%rdi), %rsp\n"
+    "    movl %esi, %eax\n"
+    "    jmpq *56(%rdi)\n"
+    "    .size co_longjmp, .-co_longjmp\n"
+);
+#else
+#define co_setjmp(buf) _setjmp(buf)
+#define co_longjmp(buf, val) _longjmp(buf, val)
 #endif
 
 /*
@@ -119,7 +180,7 @@ union CoroutinePtrArgs {
 
 typedef struct CoroutineStart {
     Coroutine *co;
-    jmp_buf creator_env;
+    CoJmpBuf creator_env;
 } CoroutineStart;
 
 static void NO_SANITIZE_ADDRESS coroutine_trampoline(int i0, int i1)
@@ -131,11 +192,11 @@ static void NO_SANITIZE_ADDRESS coroutine_trampoline(int i0, int i1)
 
     asan_finish_switch(NULL);
 
-    /* Park here; the first real switch to co lands after this _setjmp(). */
-    if (!_setjmp(co->env)) {
+    /* Park here; the first real switch to co lands after this co_setjmp(). */
+    if (!co_setjmp(co->env)) {
         /* Back to the creator; `start` lives on its stack. */
         asan_start_switch(&fake_stack_save, qemu_coroutine_current());
-        _longjmp(start->creator_env, 1);
+        co_longjmp(start->creator_env, 1);
     }
     asan_finish_switch(fake_stack_save);
 
@@ -189,7 +250,7 @@ Coroutine *qemu_coroutine_new(void)
                 arg.i[0], arg.i[1]);
 
     /* Run the trampoline until it parks itself, then come back. */
-    if (!_setjmp(start.creator_env)) {
+    if (!co_setjmp(start.creator_env)) {
         asan_start_switch(&fake_stack_save, co);
         swapcontext(&old_uc, &uc);
     }
@@ -213,12 +274,12 @@ qemu_coroutine_switch(Coroutine *from, Coroutine *to, CoroutineAction action)
 
     co_thread_state()->current = to;
 
-    ret = _setjmp(from->env);
+    ret = co_setjmp(from->env);
     if (ret == 0) {
         /* A terminating coroutine's fake stack frames can be dropped. */
         asan_start_switch(action == COROUTINE_TERMINATE ? NULL : &fake_stack_save,
                           to);
-        _longjmp(to->env, action);
+        co_longjmp(to->env, action);
     }
     asan_finish_switch(fake_stack_save);
     return ret;
