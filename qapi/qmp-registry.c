@@ -11,6 +11,16 @@ void qmp_command_list_init(QmpCommandList *cmds)
     cmds->ordered = g_ptr_array_new_with_free_func(g_free);
 }
 
+void qmp_command_list_destroy(QmpCommandList *cmds)
+{
+    if (cmds->table) {
+        g_hash_table_destroy(cmds->table);
+        g_ptr_array_free(cmds->ordered, true);
+        cmds->table = NULL;
+        cmds->ordered = NULL;
+    }
+}
+
 void qmp_register_command(QmpCommandList *cmds, const char *name,
                           QmpCommandFunc *fn, unsigned options,
                           unsigned special_features)

@@ -42,6 +42,8 @@ typedef struct QmpCommandList {
 } QmpCommandList;
 
 void qmp_command_list_init(QmpCommandList *cmds);
+/* Free the table of a list made by qmp_command_list_init(). */
+void qmp_command_list_destroy(QmpCommandList *cmds);
 void qmp_register_command(QmpCommandList *cmds, const char *name,
                           QmpCommandFunc *fn, unsigned options,
                           unsigned special_features);

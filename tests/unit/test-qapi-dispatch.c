@@ -208,9 +208,16 @@ static void test_oob(void)
           "{\"return\": {}, \"id\": 1}");
     check("{\"exec-oob\": \"test-noargs\"}", true,
           GENERIC("The command test-noargs does not support OOB"));
-    g_assert_true(qmp_is_oob(parse("{\"exec-oob\": \"x\"}")));
-    g_assert_false(qmp_is_oob(parse("{\"execute\": \"x\"}")));
-    g_assert_false(qmp_is_oob(parse("[]")));
+    const char *cases[] = { "{\"exec-oob\": \"x\"}", "{\"execute\": \"x\"}",
+                            "[]" };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        json_object *req = parse(cases[i]);
+
+        g_assert_cmpint(qmp_is_oob(req), ==, i == 0);
+        json_object_put(req);
+    }
 }
 
 static void test_id_echo(void)
@@ -362,6 +369,7 @@ static void test_registry(void)
         json_object_put(rsp);
     }
     json_object_put(req);
+    qmp_command_list_destroy(&local);
 }
 
 static void count_cmd(const QmpCommand *cmd, void *opaque)
