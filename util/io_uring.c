@@ -37,6 +37,10 @@ void luring_init(AioContext *ctx)
     }
 
     ret = io_uring_queue_init_params(LURING_QUEUE_DEPTH, &s->ring, &params);
+    if (ret == -EINVAL) {
+        /* Kernels before 5.5 do not know IORING_SETUP_CQSIZE. */
+        ret = io_uring_queue_init(LURING_QUEUE_DEPTH, &s->ring, 0);
+    }
     if (ret < 0) {
         return;
     }

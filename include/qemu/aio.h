@@ -8,6 +8,12 @@
  * aio_poll(ctx, true) blocks until at least one thing was dispatched;
  * aio_poll(ctx, false) only dispatches what is ready.  AIO_WAIT_WHILE-style
  * loops (AIO_POLL_WHILE below) may be nested but never from a coroutine.
+ *
+ * Thread safety: BH scheduling (qemu_bh_schedule, aio_bh_schedule_oneshot),
+ * aio_notify, aio_co_schedule and aio_co_wake may be called from any
+ * thread; fd handlers, timers and io_uring submission only from the thread
+ * that runs the context.  Set BLOCKD_NO_IO_URING=1 to disable io_uring.
+ * See docs/devel/runtime.rst.
  */
 #ifndef QEMU_AIO_H
 #define QEMU_AIO_H

@@ -28,6 +28,7 @@ void qemu_coroutine_enter_if_inactive(Coroutine *co);
 /* Give control back to whoever entered us. */
 void coroutine_fn qemu_coroutine_yield(void);
 
+/* The running coroutine; NULL outside coroutines. */
 Coroutine *qemu_coroutine_self(void);
 bool qemu_in_coroutine(void);
 bool qemu_coroutine_entered(Coroutine *co);
