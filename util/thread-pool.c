@@ -35,11 +35,13 @@ typedef struct ThreadPool {
     int cur_threads;
     int idle_threads;
     int max_threads;
+    gint64 idle_timeout_us;
 } ThreadPool;
 
 static ThreadPool thread_pool = {
     .requests = G_QUEUE_INIT,
     .max_threads = THREAD_POOL_DEFAULT_MAX,
+    .idle_timeout_us = THREAD_POOL_IDLE_US,
 };
 
 static void thread_pool_complete_bh(void *opaque)
@@ -61,7 +63,7 @@ static gpointer thread_pool_worker(gpointer opaque)
         GList *link;
 
         while (g_queue_is_empty(&pool->requests)) {
-            gint64 deadline = g_get_monotonic_time() + THREAD_POOL_IDLE_US;
+            gint64 deadline = g_get_monotonic_time() + pool->idle_timeout_us;
             bool woken;
 
             pool->idle_threads++;
@@ -174,4 +176,23 @@ void thread_pool_set_max_threads(int max)
     g_mutex_lock(&thread_pool.lock);
     thread_pool.max_threads = MAX(max, 1);
     g_mutex_unlock(&thread_pool.lock);
+}
+
+void thread_pool_set_idle_timeout_us(int64_t us)
+{
+    g_mutex_lock(&thread_pool.lock);
+    thread_pool.idle_timeout_us = MAX(us, 1);
+    /* Waiting workers restart their wait with the new timeout. */
+    g_cond_broadcast(&thread_pool.request_cond);
+    g_mutex_unlock(&thread_pool.lock);
+}
+
+int thread_pool_get_num_threads(void)
+{
+    int n;
+
+    g_mutex_lock(&thread_pool.lock);
+    n = thread_pool.cur_threads;
+    g_mutex_unlock(&thread_pool.lock);
+    return n;
 }

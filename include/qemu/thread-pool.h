@@ -19,5 +19,9 @@ void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
 int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg);
 /* Maximum number of worker threads (default 64). */
 void thread_pool_set_max_threads(int max);
+/* How long an idle worker waits for work before exiting (default 10 s). */
+void thread_pool_set_idle_timeout_us(int64_t us);
+/* Number of running worker threads (for tests and statistics). */
+int thread_pool_get_num_threads(void);
 
 #endif

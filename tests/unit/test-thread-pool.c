@@ -143,6 +143,32 @@ static void test_max_threads(void)
     g_assert_cmpint(max_running, <=, 3);
 }
 
+static void test_idle_exit(void)
+{
+    int64_t deadline;
+    int done = 0;
+    int i;
+
+    thread_pool_set_idle_timeout_us(50 * 1000);
+    for (i = 0; i < 8; i++) {
+        thread_pool_submit_aio(ctx, concurrency_fn, NULL, count_done, &done);
+    }
+    AIO_POLL_WHILE(ctx, done < 8);
+    g_assert_cmpint(thread_pool_get_num_threads(), >=, 1);
+
+    /* Idle workers go away... */
+    deadline = qemu_clock_get_ns() + 20 * NANOSECONDS_PER_SECOND;
+    while (thread_pool_get_num_threads() > 0) {
+        g_assert_cmpint(qemu_clock_get_ns(), <, deadline);
+        g_usleep(10 * 1000);
+    }
+    /* ...and new ones start when work comes again. */
+    done = 0;
+    thread_pool_submit_aio(ctx, concurrency_fn, NULL, count_done, &done);
+    AIO_POLL_WHILE(ctx, done < 1);
+    thread_pool_set_idle_timeout_us(10 * G_USEC_PER_SEC);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -153,5 +179,6 @@ int main(int argc, char **argv)
     g_test_add_func("/thread-pool/max-threads", test_max_threads);
     g_test_add_func("/thread-pool/submit-aio", test_submit_aio);
     g_test_add_func("/thread-pool/submit-co", test_submit_co);
+    g_test_add_func("/thread-pool/idle-exit", test_idle_exit);
     return g_test_run();
 }
