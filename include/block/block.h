@@ -80,6 +80,9 @@ void bdrv_drain_all_begin(void);
 void bdrv_drain_all_end(void);
 void bdrv_drain_all(void);
 
+/* Flush bs (and its children) from outside a coroutine. */
+int bdrv_flush(BlockDriverState *bs);
+
 /* ---- the request path (byte granular) ---- */
 
 int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
@@ -106,7 +109,7 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
  * Status of [offset, offset + bytes) of bs: returns BDRV_BLOCK_* flags or
  * -errno; *pnum is how many bytes from offset share that status (> 0
  * unless at EOF).  want_zero=false allows a cheaper, coarser answer.
- * *map/*file (may be NULL) locate the data when OFFSET_VALID is set.
+ * map and file (may be NULL) locate the data when OFFSET_VALID is set.
  */
 int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, bool want_zero,
                                       int64_t offset, int64_t bytes, int64_t *pnum,

@@ -29,7 +29,7 @@ Monitor *monitor_cur(void);
 /* Close every monitor connection (at shutdown). */
 void monitor_cleanup(void);
 
-/* Internals shared by monitor/*.c */
+/* Internals shared by the files of monitor/ */
 bool monitor_in_negotiation(Monitor *mon);
 void monitor_enter_command_mode(Monitor *mon);
 const void *monitor_qmp_commands(void);
