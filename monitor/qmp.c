@@ -204,9 +204,11 @@ static void monitor_qmp_parse(Monitor *mon, const char *buf, size_t len)
             json_tokener_reset(mon->tok);
             mon->msg_bytes = 0;
             monitor_qmp_queue(mon, NULL, err);
-            /* skip the byte that failed, then the rest of its word */
-            used = MAX(used, 1);
-            used = MIN(used, chunk);
+            /*
+             * parse_end points at the byte that failed: skip it, then the
+             * rest of its word ("not json" is two bad tokens, as in QEMU).
+             */
+            used = MIN(used + 1, chunk);
             mon->skip_word = qmp_is_word_char(buf[used - 1]);
         }
         buf += used;
