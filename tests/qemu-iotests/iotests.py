@@ -267,11 +267,24 @@ class QMP:
                     data = b''
                 if not data:
                     self._closed = True
-                    raise QMPClosed('QMP connection closed by the daemon')
+                    raise QMPClosed('QMP connection closed by the daemon%s'
+                                    % self._daemon_state())
                 self._buf += data
                 return True
             if self.daemon is not None:
                 self.daemon.check_alive(allow_exit=True)
+
+    def _daemon_state(self):
+        """' (exit status N; log: ...)' when the daemon has died."""
+        if self.daemon is None or self.daemon.proc is None:
+            return ''
+        try:
+            rc = self.daemon.proc.wait(1)
+        except subprocess.TimeoutExpired:
+            return ''
+        how = ('killed by signal %d' % -rc) if rc < 0 else 'exit status %d' % rc
+        return ' (%s %s; log tail:\n%s)' % (self.daemon.name, how,
+                                            self.daemon.log_text()[-3000:])
 
     def recv_msg(self, timeout=None):
         """Next message (event or response) as a dict; QMPTimeout if none."""
@@ -556,8 +569,10 @@ class Daemon:
             return
         rc = self.proc.poll()
         if rc is not None and not allow_exit:
-            raise RuntimeError('%s exited with status %d; log:\n%s'
-                               % (self.name, rc, self.log_text()[-4000:]))
+            how = ('killed by signal %d' % -rc) if rc < 0 \
+                else 'exited with status %d' % rc
+            raise RuntimeError('%s %s; log:\n%s'
+                               % (self.name, how, self.log_text()[-4000:]))
 
     def log_text(self):
         try:
