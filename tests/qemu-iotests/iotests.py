@@ -734,8 +734,8 @@ def nbdinfo(*args, check=True, timeout=60):
 
 def filter_qemu_io(text):
     """Drop the timing parts of qemu-io output."""
-    text = re.sub(r'[0-9./]+ [EPTGMKiBbytes]+/sec and [0-9./]+ ops/sec '
-                  r'\([0-9.inf]+ [EPTGMKiBbytes]+/sec and [0-9.inf]+ ops/sec\)',
+    text = re.sub(r'\d+ ops; [\d:.]+ sec \([\d.inf]+ \S+/sec and '
+                  r'[\d.inf]+ ops/sec\)',
                   'X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)', text)
     return filter_str(text)
 
