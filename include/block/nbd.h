@@ -7,6 +7,7 @@
 #define BLOCK_NBD_H
 
 #include "qemu/osdep.h"
+#include "qemu/aio.h"
 
 #define NBD_DEFAULT_PORT            10809
 
@@ -172,5 +173,87 @@ const char *nbd_opt_lookup(uint32_t opt);
 const char *nbd_rep_lookup(uint32_t rep);
 const char *nbd_reply_type_lookup(uint16_t type);
 const char *nbd_err_lookup(int err);
+const char *nbd_info_lookup(uint16_t info);
+
+/* Meta context ids the server hands out */
+#define NBD_META_ID_BASE_ALLOCATION 0
+#define NBD_META_ID_ALLOCATION_DEPTH 1
+/* Requests one server connection processes at once */
+#define NBD_SERVER_MAX_REQUESTS     32
+/* qemu-storage-daemon's defaults */
+#define NBD_DEFAULT_MAX_CONNECTIONS 100
+#define NBD_DEFAULT_HANDSHAKE_MAX_SECS 10
+
+/*
+ * NBDConn: a non-blocking stream socket read and written from coroutines
+ * (nbd/server-conn.c).  Reads go through a buffer so that small messages (request
+ * headers, options) cost one system call for many; a read that would block
+ * yields the coroutine until the fd is readable.  One reader and one writer
+ * may wait at the same time.
+ */
+typedef struct NBDConn {
+    int fd;
+    AioContext *ctx;
+    Coroutine *read_co;         /* waiting for POLLIN */
+    Coroutine *write_co;        /* waiting for POLLOUT */
+    bool reg_read;              /* interest registered with the AioContext */
+    bool reg_write;
+    bool shutdown;              /* nbd_conn_shutdown() ran: all I/O fails */
+    uint8_t *rbuf;
+    size_t rbuf_size;
+    size_t rpos;                /* next unread byte in rbuf */
+    size_t rlen;                /* bytes of rbuf holding data */
+} NBDConn;
+
+/* Takes ownership of fd and makes it non-blocking. */
+void nbd_conn_init(NBDConn *conn, int fd, AioContext *ctx);
+/* Make every waiting and future read/write fail with -ESHUTDOWN. */
+void nbd_conn_shutdown(NBDConn *conn);
+/* Close the fd and free the buffer; nothing may wait on conn. */
+void nbd_conn_close(NBDConn *conn);
+/* Exactly len bytes: 0, -EPIPE at end-of-file, -ESHUTDOWN, or -errno. */
+int coroutine_fn nbd_conn_read(NBDConn *conn, void *buf, size_t len);
+int coroutine_fn nbd_conn_readv(NBDConn *conn, const struct iovec *iov, int niov);
+int coroutine_fn nbd_conn_drop(NBDConn *conn, size_t len);
+/* Write all of iov (modified while writing): 0 or -errno. */
+int coroutine_fn nbd_conn_writev(NBDConn *conn, struct iovec *iov, int niov);
+int coroutine_fn nbd_conn_write(NBDConn *conn, const void *buf, size_t len);
+/* Bytes already buffered (a request may be parsed without waiting). */
+static inline size_t nbd_conn_buffered(NBDConn *conn)
+{
+    return conn->rlen - conn->rpos;
+}
+
+/* ---- the server (nbd/server.c, nbd/qmp.c) ---- */
+typedef struct NBDExport NBDExport;
+typedef struct NBDClient NBDClient;
+typedef struct BlockExportDriver BlockExportDriver;
+
+extern const BlockExportDriver blk_exp_nbd;
+
+NBDExport *nbd_export_find(const char *name);
+/*
+ * Serve one connected socket (takes ownership of fd); the client starts
+ * from a bottom half.  close_fn (may be NULL) runs once when the client
+ * stops being served; negotiated says whether it reached the transmission
+ * phase.  The client is freed later, when its last request is done.
+ */
+NBDClient *nbd_client_new(int fd, uint32_t handshake_max_secs,
+                          void (*close_fn)(NBDClient *client, bool negotiated,
+                                           void *opaque),
+                          void *opaque);
+/* Disconnect a client (its close_fn runs now). */
+void nbd_client_shutdown(NBDClient *client);
+/* How many clients are being served (all exports, incl. negotiating) */
+unsigned nbd_client_count(void);
+
+typedef struct NbdServerOptions NbdServerOptions;
+/* --nbd-server: like nbd-server-start with the flat address form */
+void nbd_server_start_options(NbdServerOptions *opts, Error **errp);
+/* Remove every NBD export, disconnect every client, close the socket. */
+void nbd_server_stop(void);
+bool nbd_server_is_running(void);
+/* max-connections of the running server (0: no limit) */
+uint32_t nbd_server_max_connections(void);
 
 #endif
