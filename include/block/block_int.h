@@ -221,6 +221,25 @@ void bdrv_dec_in_flight(BlockDriverState *bs);
 /* Wake drain waiters after in-flight state changed. */
 void bdrv_wakeup(BlockDriverState *bs);
 
+/*
+ * Drain internals (block/io.c): quiesce bs and its parents without waiting
+ * (used when a parent node is drained through its child), and the
+ * condition drains wait on (requests in flight on bs or in its parents).
+ */
+void bdrv_do_drained_begin_quiesce(BlockDriverState *bs);
+void bdrv_do_drained_end_quiesce(BlockDriverState *bs);
+bool bdrv_drain_poll(BlockDriverState *bs);
+
+/* copy_range delegation: drivers pass the request on to their child */
+int coroutine_fn bdrv_co_copy_range_from(BdrvChild *src, int64_t src_offset,
+                                         BdrvChild *dst, int64_t dst_offset,
+                                         int64_t bytes, BdrvRequestFlags read_flags,
+                                         BdrvRequestFlags write_flags);
+int coroutine_fn bdrv_co_copy_range_to(BdrvChild *src, int64_t src_offset,
+                                       BdrvChild *dst, int64_t dst_offset,
+                                       int64_t bytes, BdrvRequestFlags read_flags,
+                                       BdrvRequestFlags write_flags);
+
 /* Mark a request serialising with the given alignment (copy-before-write, mirror). */
 bool bdrv_make_request_serialising(BdrvTrackedRequest *req, uint64_t align);
 

@@ -1,0 +1,123 @@
+/*
+ * qmp-blockdev.c: QMP handlers of the block graph: blockdev-add,
+ * blockdev-del and query-named-block-nodes (BlockDeviceInfo in QEMU's
+ * shape).  --blockdev on the command line goes through qmp_blockdev_add().
+ */
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "qapi/qapi-commands.h"
+#include "trace/trace-block.h"
+
+void qmp_blockdev_add(BlockdevOptions *options, Error **errp)
+{
+    BlockDriverState *bs;
+
+    if (!options->node_name) {
+        error_setg(errp, "'node-name' must be specified for the root node");
+        return;
+    }
+    bs = bdrv_open_blockdev(options, errp);
+    if (!bs) {
+        return;
+    }
+    bs->monitor_owned = true;
+    trace_qmp_blockdev_add(bs, options->node_name);
+}
+
+void qmp_blockdev_del(const char *node_name, Error **errp)
+{
+    BlockDriverState *bs = bdrv_find_node(node_name);
+
+    if (!bs) {
+        error_setg(errp, "Failed to find node with node-name='%s'", node_name);
+        return;
+    }
+    trace_qmp_blockdev_del(bs, node_name);
+    bdrv_del_monitor_owned(bs, errp);
+}
+
+static ImageInfo *bdrv_query_image_info(BlockDriverState *bs, bool flat)
+{
+    ImageInfo *info = g_new0(ImageInfo, 1);
+    BlockDriverInfo bdi;
+    int64_t size;
+
+    info->filename = g_strdup(bs->filename);
+    info->format = g_strdup(bdrv_get_format_name(bs));
+    size = bdrv_getlength(bs);
+    info->virtual_size = size >= 0 ? size : 0;
+    size = bdrv_get_allocated_file_size(bs);
+    if (size >= 0) {
+        info->has_actual_size = true;
+        info->actual_size = size;
+    }
+    if (bdrv_get_info(bs, &bdi) == 0) {
+        info->has_dirty_flag = true;
+        info->dirty_flag = bdi.is_dirty;
+        if (bdi.cluster_size) {
+            info->has_cluster_size = true;
+            info->cluster_size = bdi.cluster_size;
+        }
+    }
+    if (bs->backing_file) {
+        info->backing_filename = g_strdup(bs->backing_file);
+        if (bs->backing_format) {
+            info->backing_filename_format = g_strdup(bs->backing_format);
+        }
+    }
+    if (bs->backing) {
+        info->full_backing_filename = g_strdup(bs->backing->bs->filename);
+        if (!flat) {
+            info->backing_image = bdrv_query_image_info(bs->backing->bs, false);
+        }
+    }
+    return info;
+}
+
+static BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat)
+{
+    BlockDeviceInfo *info = g_new0(BlockDeviceInfo, 1);
+    BlockDriverState *p;
+
+    info->file = g_strdup(bs->filename);
+    info->node_name = g_strdup(bs->node_name);
+    info->ro = bdrv_is_read_only(bs);
+    info->drv = g_strdup(bdrv_get_format_name(bs));
+    if (bs->backing) {
+        info->backing_file = g_strdup(bs->backing->bs->filename);
+    }
+    info->backing_file_depth = 0;
+    for (p = bdrv_cow_bs(bs); p; p = bdrv_cow_bs(p)) {
+        info->backing_file_depth++;
+    }
+    info->encrypted = false;
+    info->detect_zeroes = bs->detect_zeroes;
+    info->image = bdrv_query_image_info(bs, flat);
+    info->cache = g_new0(BlockdevCacheInfo, 1);
+    info->cache->writeback = true;
+    info->cache->direct = !!(bs->open_flags & BDRV_O_NOCACHE);
+    info->cache->no_flush = !!(bs->open_flags & BDRV_O_NO_FLUSH);
+    info->write_threshold = 0;
+    return info;
+}
+
+BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
+                                                 Error **errp)
+{
+    BlockDeviceInfoList *list = NULL;
+    BlockDriverState *bs = NULL;
+
+    /* Newest first, as QEMU lists them */
+    while ((bs = bdrv_next_node(bs))) {
+        BlockDeviceInfoList *e;
+
+        if (bs->implicit) {
+            continue;
+        }
+        e = g_new0(BlockDeviceInfoList, 1);
+        e->value = bdrv_block_device_info(bs, has_flat && flat);
+        e->next = list;
+        list = e;
+    }
+    return list;
+}
