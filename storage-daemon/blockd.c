@@ -7,7 +7,11 @@
  * exit status 1.  Then the main loop runs until `quit` or a signal.
  */
 #include "qemu/osdep.h"
+#include "block/export.h"
+#include "block/nbd.h"
+#include "qapi/qapi-visit.h"
 #include "qemu/aio.h"
+#include "qemu/keyval.h"
 #include "qemu/log.h"
 #include "monitor/chardev.h"
 #include "monitor/monitor.h"
@@ -153,6 +157,117 @@ static void process_early_options(int argc, char **argv, bool *daemonize,
     }
 }
 
+/*
+ * keyval gives every leaf as a string: give the listed top-level members
+ * the type the schema wants (QEMU's keyval input visitor does this).
+ */
+static bool keyval_convert_scalars(json_object *obj, const char *const *uints,
+                                   const char *const *bools, Error **errp)
+{
+    for (; uints && *uints; uints++) {
+        json_object *v = json_object_object_get(obj, *uints);
+        const char *str;
+        char *end;
+        unsigned long long n;
+
+        if (!v || !json_object_is_type(v, json_type_string)) {
+            continue;
+        }
+        str = json_object_get_string(v);
+        errno = 0;
+        n = strtoull(str, &end, 0);
+        if (!*str || *end || errno || str[0] == '-') {
+            error_setg(errp, "Parameter '%s' expects an integer", *uints);
+            return false;
+        }
+        json_object_object_add(obj, *uints, json_object_new_uint64(n));
+    }
+    for (; bools && *bools; bools++) {
+        json_object *v = json_object_object_get(obj, *bools);
+        bool b;
+
+        if (!v || !json_object_is_type(v, json_type_string)) {
+            continue;
+        }
+        if (!keyval_parse_bool(*bools, json_object_get_string(v), &b, errp)) {
+            return false;
+        }
+        json_object_object_add(obj, *bools, json_object_new_boolean(b));
+    }
+    return true;
+}
+
+/* A JSON object, or keyval with implied_key; the scalars listed are typed. */
+static json_object *option_parse(const char *optarg, const char *implied_key,
+                                 const char *const *uints, const char *const *bools,
+                                 Error **errp)
+{
+    json_object *obj;
+
+    if (optarg[0] == '{') {
+        obj = json_tokener_parse(optarg);
+        if (!obj || !json_object_is_type(obj, json_type_object)) {
+            json_object_put(obj);
+            error_setg(errp, "Invalid JSON object given");
+            return NULL;
+        }
+        return obj;
+    }
+    obj = keyval_parse(optarg, implied_key, errp);
+    if (obj && !keyval_convert_scalars(obj, uints, bools, errp)) {
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* --nbd-server: nbd-server-start with the flat address form */
+static bool nbd_server_option(const char *optarg, Error **errp)
+{
+    static const char *const uints[] = {
+        "max-connections", "handshake-max-seconds", NULL
+    };
+    NbdServerOptions *opts = NULL;
+    json_object *obj = option_parse(optarg, NULL, uints, NULL, errp);
+    bool ok;
+
+    if (!obj) {
+        return false;
+    }
+    ok = visit_type_NbdServerOptions(obj, NULL, &opts, errp);
+    json_object_put(obj);
+    if (!ok) {
+        return false;
+    }
+    nbd_server_start_options(opts, errp);
+    ok = nbd_server_is_running();
+    qapi_free_NbdServerOptions(opts);
+    return ok;
+}
+
+/* --export: block-export-add */
+static bool export_option(const char *optarg, Error **errp)
+{
+    static const char *const bools[] = {
+        "writable", "writethrough", "fixed-iothread", "allocation-depth", NULL
+    };
+    BlockExportOptions *opts = NULL;
+    json_object *obj = option_parse(optarg, "type", NULL, bools, errp);
+    bool ok;
+
+    if (!obj) {
+        return false;
+    }
+    ok = visit_type_BlockExportOptions(obj, NULL, &opts, errp);
+    json_object_put(obj);
+    if (!ok) {
+        return false;
+    }
+    ok = blk_exp_add(opts, errp) != NULL;
+    qapi_free_BlockExportOptions(opts);
+    return ok;
+}
+
 static void option_not_available(const char *name)
 {
     error_report("--%s is not available in this build of blockd yet", name);
@@ -188,10 +303,14 @@ static void process_options(int argc, char **argv)
             option_not_available("blockdev");
             break;
         case OPTION_EXPORT:
-            option_not_available("export");
+            if (!export_option(optarg, &err)) {
+                fatal_err(err);
+            }
             break;
         case OPTION_NBD_SERVER:
-            option_not_available("nbd-server");
+            if (!nbd_server_option(optarg, &err)) {
+                fatal_err(err);
+            }
             break;
         case OPTION_OBJECT:
             option_not_available("object");
@@ -239,6 +358,9 @@ static void daemon_shutdown(ShutdownCause cause)
 {
     trace_blockd_main_loop_exit(ShutdownCause_str(cause));
     qapi_event_send_shutdown(false, cause);
+    /* Exports go first: they hold nodes and clients hold exports */
+    blk_exp_close_all();
+    nbd_server_stop();
     monitor_cleanup();
     chardev_cleanup_all();
     os_remove_pidfile();
