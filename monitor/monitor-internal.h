@@ -48,6 +48,7 @@ struct Monitor {
     bool read_suspended;
     bool want_write;
     bool dead;                  /* connection closed; freed once idle */
+    bool free_scheduled;
 };
 
 extern QmpCommandList qmp_commands;

@@ -44,13 +44,32 @@ static void monitor_qmp_free(Monitor *mon)
     g_free(mon);
 }
 
-/* Connection lost or closed by us: stop I/O; free now or when the running command ends. */
+static void monitor_qmp_free_bh(void *opaque)
+{
+    monitor_qmp_free(opaque);
+}
+
+/*
+ * Free a closed session once nothing uses it any more.  Never frees
+ * synchronously: the caller may be deep inside the session's own
+ * dispatch or write path.
+ */
+static void monitor_qmp_maybe_free(Monitor *mon)
+{
+    if (mon->dead && !mon->dispatching && !mon->free_scheduled) {
+        mon->free_scheduled = true;
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), monitor_qmp_free_bh, mon);
+    }
+}
+
+/* Connection lost or closed by us: stop I/O; the session is freed once idle. */
 static void monitor_qmp_disconnect(Monitor *mon)
 {
     if (mon->dead) {
         return;
     }
     mon->dead = true;
+    monitor_unregister(mon);
     aio_set_fd_handler(qemu_get_aio_context(), mon->in_fd, NULL, NULL, NULL);
     if (mon->out_fd != mon->in_fd) {
         aio_set_fd_handler(qemu_get_aio_context(), mon->out_fd, NULL, NULL, NULL);
@@ -59,9 +78,7 @@ static void monitor_qmp_disconnect(Monitor *mon)
     if (mon->out_fd != mon->in_fd) {
         close(mon->out_fd);
     }
-    if (!mon->dispatching) {
-        monitor_qmp_free(mon);
-    }
+    monitor_qmp_maybe_free(mon);
 }
 
 static void monitor_qmp_flush(Monitor *mon)
@@ -313,7 +330,7 @@ static void coroutine_fn monitor_qmp_dispatch_co(void *opaque)
     g_free(d);
     mon->dispatching = false;
     if (mon->dead) {
-        monitor_qmp_free(mon);
+        monitor_qmp_maybe_free(mon);
         return;
     }
     qemu_bh_schedule(mon->dispatch_bh);
@@ -352,7 +369,7 @@ static void monitor_qmp_dispatch_bh(void *opaque)
         }
         g_free(r);
         if (mon->dead) {
-            monitor_qmp_free(mon);
+            monitor_qmp_maybe_free(mon);
             return;
         }
     }
@@ -392,28 +409,16 @@ Monitor *monitor_qmp_new(Chardev *chr, int in_fd, int out_fd, bool pretty)
     return mon;
 }
 
-typedef struct MonitorQMPConfig {
-    bool pretty;
-} MonitorQMPConfig;
-
+/* The chardev's front-end opaque is just the pretty flag. */
 static void monitor_qmp_accept(Chardev *chr, int in_fd, int out_fd, void *opaque)
 {
-    MonitorQMPConfig *cfg = opaque;
-
-    monitor_qmp_new(chr, in_fd, out_fd, cfg->pretty);
+    monitor_qmp_new(chr, in_fd, out_fd, GPOINTER_TO_INT(opaque) != 0);
 }
 
 bool monitor_init_qmp(Chardev *chr, bool pretty, Error **errp)
 {
-    MonitorQMPConfig *cfg = g_new0(MonitorQMPConfig, 1);
-
     monitor_init_globals();
-    cfg->pretty = pretty;
-    if (!chardev_set_frontend(chr, monitor_qmp_accept, cfg, errp)) {
-        g_free(cfg);
-        return false;
-    }
-    return true;
+    return chardev_set_frontend(chr, monitor_qmp_accept, GINT_TO_POINTER(pretty), errp);
 }
 
 /* Write what is still buffered, waiting at most timeout_ms for a slow client. */
@@ -436,11 +441,11 @@ void monitor_cleanup(void)
     Monitor *mon;
 
     while ((mon = monitor_first()) != NULL) {
-        monitor_unregister(mon);
         monitor_qmp_flush_final(mon, 1000);
-        if (mon->dead) {
-            continue;            /* freed when its coroutine command returns */
-        }
         monitor_qmp_disconnect(mon);
+    }
+    /* run the deferred frees of the sessions that were closed */
+    while (aio_poll(qemu_get_aio_context(), false)) {
+        /* nothing */
     }
 }

@@ -13,6 +13,8 @@
 #include "qemu/aio.h"
 #include "qemu/keyval.h"
 #include "qemu/log.h"
+#include "block/block.h"
+#include "block/qmp-blockdev.h"
 #include "monitor/chardev.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-events.h"
@@ -51,7 +53,7 @@ static const struct option long_options[] = {
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 }
 };
-static const char short_options[] = "-hT:V";
+static const char short_options[] = "-:hT:V";
 
 static void help(void)
 {
@@ -138,11 +140,10 @@ static void process_early_options(int argc, char **argv, bool *daemonize,
             *pidfile = optarg;
             break;
         case '?':
-            if (optopt) {
-                error_report("Unknown option '-%c' or missing argument", optopt);
+            if (optopt > 0 && optopt < 256 && g_ascii_isprint(optopt)) {
+                error_report("Unknown option '-%c'", optopt);
             } else {
-                error_report("Unknown option '%s' or missing argument",
-                             argv[optind - 1]);
+                error_report("Unknown option '%s'", argv[optind - 1]);
             }
             exit(1);
         case ':':
@@ -300,7 +301,10 @@ static void process_options(int argc, char **argv)
             }
             break;
         case OPTION_BLOCKDEV:
-            option_not_available("blockdev");
+            if (!blockdev_add_cmdline(optarg, &err)) {
+                error_prepend(&err, "--blockdev %s: ", optarg);
+                fatal_err(err);
+            }
             break;
         case OPTION_EXPORT:
             if (!export_option(optarg, &err)) {
@@ -361,6 +365,7 @@ static void daemon_shutdown(ShutdownCause cause)
     /* Exports go first: they hold nodes and clients hold exports */
     blk_exp_close_all();
     nbd_server_stop();
+    bdrv_close_all();
     monitor_cleanup();
     chardev_cleanup_all();
     os_remove_pidfile();
@@ -384,6 +389,7 @@ int main(int argc, char **argv)
         fatal_err(err);
     }
     signals_init(&sigs);
+    bdrv_init();
     monitor_init_globals();
     process_options(argc, argv);
     trace_init_backends();
