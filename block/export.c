@@ -148,6 +148,8 @@ static void blk_exp_delete_bh(void *opaque)
     char *id = exp->id;
 
     assert(exp->refcount == 0);
+    /* Requests still in flight in the block layer finish first */
+    blk_drain(exp->blk);
     block_exports = g_list_remove(block_exports, exp);
     exp->drv->delete(exp);
     blk_unref(exp->blk);
@@ -161,8 +163,7 @@ void blk_exp_unref(BlockExport *exp)
 {
     assert(exp->refcount > 0);
     if (--exp->refcount == 0) {
-        /* Stop new requests, wait for the in-flight ones */
-        blk_drain(exp->blk);
+        /* Outside the caller's coroutine, which may be a request's */
         aio_bh_schedule_oneshot(qemu_get_aio_context(), blk_exp_delete_bh, exp);
     }
 }
