@@ -171,6 +171,40 @@ static bool qmp_is_word_char(char c)
 }
 
 /*
+ * Word an error the way QEMU's JSON parser does for the common cases:
+ * a bad word is an "invalid keyword", a stray closing bracket means a
+ * value was expected, any other odd byte is "stray".  buf[pos] is the
+ * byte where json-c gave up.
+ */
+static Error *monitor_qmp_parse_error(enum json_tokener_error jerr,
+                                      const char *buf, size_t len, size_t pos)
+{
+    Error *err = NULL;
+    unsigned char c = (unsigned char)buf[pos];
+
+    if (jerr == json_tokener_error_depth) {
+        error_setg(&err, "JSON parse error, nesting depth limit exceeded");
+    } else if (g_ascii_isalpha(c)) {
+        size_t start = pos, end = pos;
+        while (start > 0 && g_ascii_isalpha(buf[start - 1])) {
+            start--;
+        }
+        while (end < len && end - start < 64 && g_ascii_isalpha(buf[end])) {
+            end++;
+        }
+        error_setg(&err, "JSON parse error, invalid keyword '%.*s'",
+                   (int)(end - start), buf + start);
+    } else if (c == '}' || c == ']' || c == ',' || c == ':') {
+        error_setg(&err, "JSON parse error, expecting value");
+    } else if (c >= 0x80 || c < 0x20) {
+        error_setg(&err, "JSON parse error, stray '\\x%02x'", c);
+    } else {
+        error_setg(&err, "JSON parse error, %s", json_tokener_error_desc(jerr));
+    }
+    return err;
+}
+
+/*
  * Feed buf to the tokenizer, queueing every complete message and every
  * parse error.  After an error the rest of the offending token is skipped
  * (QEMU's lexer likewise reports one error per bad token) and parsing
@@ -211,12 +245,7 @@ static void monitor_qmp_parse(Monitor *mon, const char *buf, size_t len)
                 monitor_qmp_queue(mon, NULL, err);
             }
         } else {
-            Error *err = NULL;
-            if (jerr == json_tokener_error_depth) {
-                error_setg(&err, "JSON parse error, nesting depth limit exceeded");
-            } else {
-                error_setg(&err, "JSON parse error, %s", json_tokener_error_desc(jerr));
-            }
+            Error *err = monitor_qmp_parse_error(jerr, buf, chunk, MIN(used, chunk - 1));
             trace_monitor_qmp_parse_error(mon, json_tokener_error_desc(jerr));
             json_tokener_reset(mon->tok);
             mon->msg_bytes = 0;
