@@ -392,7 +392,9 @@ int main(int argc, char **argv)
     bdrv_init();
     monitor_init_globals();
     process_options(argc, argv);
-    trace_init_backends();
+    if (!trace_init_backends()) {
+        exit(1);              /* it has said why */
+    }
     if (pidfile && !os_write_pidfile(pidfile, &err)) {
         error_prepend(&err, "cannot create PID file: ");
         fatal_err(err);
