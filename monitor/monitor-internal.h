@@ -20,6 +20,12 @@
 /* A client that lets this much output pile up is disconnected. */
 #define QMP_OUT_MAX             (64 * 1024 * 1024)
 
+typedef enum QMPResync {
+    QMP_RESYNC_NONE,
+    QMP_RESYNC_WORD,            /* skipping the rest of a bad token */
+    QMP_RESYNC_CLOSERS,         /* skipping the brackets of a spoiled message */
+} QMPResync;
+
 /* One parsed input message, or the error its parse produced. */
 typedef struct QMPRequest {
     json_object *req;
@@ -37,7 +43,8 @@ struct Monitor {
 
     json_tokener *tok;
     size_t msg_bytes;           /* bytes fed into the message being parsed */
-    bool skip_word;             /* resynchronising after a parse error */
+    QMPResync resync;           /* resynchronising after a parse error */
+    bool resync_closers;
 
     GQueue requests;            /* QMPRequest * */
     bool dispatching;           /* a command is running (maybe in a coroutine) */

@@ -204,24 +204,64 @@ static Error *monitor_qmp_parse_error(enum json_tokener_error jerr,
     return err;
 }
 
+/* Did the failed message start before buf[pos] (so it spans brackets)? */
+static bool qmp_error_inside_message(Monitor *mon, const char *buf, size_t pos)
+{
+    if (mon->msg_bytes > 0) {
+        return true;
+    }
+    for (size_t i = 0; i < pos; i++) {
+        if (!g_ascii_isspace(buf[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * After a parse error, skip what QEMU's parser would also have thrown
+ * away: the rest of the bad token and, when the error spoiled a message,
+ * the brackets that closed it.  Returns how many bytes were skipped.
+ */
+static size_t monitor_qmp_resync(Monitor *mon, const char *buf, size_t len)
+{
+    size_t n = 0;
+
+    if (mon->resync == QMP_RESYNC_WORD) {
+        while (n < len && qmp_is_word_char(buf[n])) {
+            n++;
+        }
+        if (n == len) {
+            return n;
+        }
+        mon->resync = mon->resync_closers ? QMP_RESYNC_CLOSERS : QMP_RESYNC_NONE;
+    }
+    if (mon->resync == QMP_RESYNC_CLOSERS) {
+        while (n < len && (g_ascii_isspace(buf[n]) || buf[n] == '}' || buf[n] == ']')) {
+            n++;
+        }
+        if (n < len) {
+            mon->resync = QMP_RESYNC_NONE;
+        }
+    }
+    return n;
+}
+
 /*
  * Feed buf to the tokenizer, queueing every complete message and every
- * parse error.  After an error the rest of the offending token is skipped
- * (QEMU's lexer likewise reports one error per bad token) and parsing
- * starts afresh.
+ * parse error in arrival order.  After an error parsing starts afresh
+ * behind the bad token (QEMU likewise reports one error per bad token).
  */
 static void monitor_qmp_parse(Monitor *mon, const char *buf, size_t len)
 {
     while (len > 0) {
-        if (mon->skip_word) {
-            while (len > 0 && qmp_is_word_char(*buf)) {
-                buf++;
-                len--;
-            }
+        if (mon->resync != QMP_RESYNC_NONE) {
+            size_t skipped = monitor_qmp_resync(mon, buf, len);
+            buf += skipped;
+            len -= skipped;
             if (len == 0) {
                 return;
             }
-            mon->skip_word = false;
         }
         size_t chunk = MIN(len, (size_t)INT_MAX);
         json_object *obj = json_tokener_parse_ex(mon->tok, buf, (int)chunk);
@@ -245,17 +285,17 @@ static void monitor_qmp_parse(Monitor *mon, const char *buf, size_t len)
                 monitor_qmp_queue(mon, NULL, err);
             }
         } else {
-            Error *err = monitor_qmp_parse_error(jerr, buf, chunk, MIN(used, chunk - 1));
+            size_t pos = MIN(used, chunk - 1);   /* the byte json-c rejected */
+            Error *err = monitor_qmp_parse_error(jerr, buf, chunk, pos);
+
             trace_monitor_qmp_parse_error(mon, json_tokener_error_desc(jerr));
+            mon->resync_closers = qmp_error_inside_message(mon, buf, pos);
+            mon->resync = qmp_is_word_char(buf[pos]) ? QMP_RESYNC_WORD
+                        : mon->resync_closers ? QMP_RESYNC_CLOSERS : QMP_RESYNC_NONE;
             json_tokener_reset(mon->tok);
             mon->msg_bytes = 0;
             monitor_qmp_queue(mon, NULL, err);
-            /*
-             * parse_end points at the byte that failed: skip it, then the
-             * rest of its word ("not json" is two bad tokens, as in QEMU).
-             */
-            used = MIN(used + 1, chunk);
-            mon->skip_word = qmp_is_word_char(buf[used - 1]);
+            used = pos + 1;
         }
         buf += used;
         len -= used;
