@@ -50,7 +50,10 @@ class Client:
         self.sock.close()
 
     def send(self, data):
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            raise Hangup()
 
     def recv(self, n):
         buf = b''
