@@ -77,6 +77,7 @@ typedef struct BDRVNBDState {
     NBDClientRequest *handoff;      /* request now reading its payload */
     NBDReply reply;                 /* header being handed off */
     CoQueue reader_exit_queue;      /* woken when the reader ends */
+    bool *disc_done;                /* set when NBD_CMD_DISC was sent */
 } BDRVNBDState;
 
 static void coroutine_fn nbd_reader_entry(void *opaque);
@@ -1052,14 +1053,28 @@ fail:
     return oc.ret;
 }
 
+static void coroutine_fn nbd_disc_entry(void *opaque)
+{
+    BDRVNBDState *s = opaque;
+    NBDRequest request = { .type = NBD_CMD_DISC };
+
+    qemu_co_mutex_lock(&s->send_mutex);
+    nbd_send_request(s->sock, &request, NULL, NULL);
+    qemu_co_mutex_unlock(&s->send_mutex);
+    *s->disc_done = true;
+}
+
 static void nbd_close(BlockDriverState *bs)
 {
     BDRVNBDState *s = bs->opaque;
 
     if (s->state == NBD_CLIENT_CONNECTED && s->sock) {
-        NBDRequest request = { .type = NBD_CMD_DISC };
         /* Courtesy notice; nothing is in flight any more (we were drained) */
-        nbd_send_request(s->sock, &request, NULL, NULL);
+        bool done = false;
+        s->disc_done = &done;
+        qemu_coroutine_enter(qemu_coroutine_create(nbd_disc_entry, s));
+        AIO_POLL_WHILE(s->ctx, !done);
+        s->disc_done = NULL;
     }
     s->state = NBD_CLIENT_QUIT;
     if (s->sock) {

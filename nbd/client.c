@@ -22,7 +22,7 @@ typedef struct NBDOptionReply {
 
 /* ---- options ---- */
 
-static int coroutine_mixed_fn nbd_send_option_request(NBDClientSocket *sock,
+static int coroutine_fn nbd_send_option_request(NBDClientSocket *sock,
                                                       uint32_t opt,
                                                       const void *data,
                                                       uint32_t len,
@@ -50,13 +50,13 @@ static int coroutine_mixed_fn nbd_send_option_request(NBDClientSocket *sock,
  * Tell the server we give up the handshake.  A courtesy: we do not wait
  * for its reply and do not care whether it arrives.
  */
-static void coroutine_mixed_fn nbd_send_opt_abort(NBDClientSocket *sock)
+static void coroutine_fn nbd_send_opt_abort(NBDClientSocket *sock)
 {
     nbd_send_option_request(sock, NBD_OPT_ABORT, NULL, 0, NULL);
 }
 
 /* Read an option reply header (not its payload) and check it answers opt. */
-static int coroutine_mixed_fn nbd_receive_option_reply(NBDClientSocket *sock,
+static int coroutine_fn nbd_receive_option_reply(NBDClientSocket *sock,
                                                        uint32_t opt,
                                                        NBDOptionReply *reply,
                                                        Error **errp)
@@ -97,7 +97,7 @@ static int coroutine_mixed_fn nbd_receive_option_reply(NBDClientSocket *sock,
  * fall back to something else) and -errno for any other error (after
  * NBD_OPT_ABORT was sent).
  */
-static int coroutine_mixed_fn nbd_handle_reply_err(NBDClientSocket *sock,
+static int coroutine_fn nbd_handle_reply_err(NBDClientSocket *sock,
                                                    NBDOptionReply *reply,
                                                    Error **errp)
 {
@@ -170,7 +170,7 @@ err:
 }
 
 /* NBD_OPT_STRUCTURED_REPLY: 1 if the server agreed, 0 if not, -errno. */
-static int coroutine_mixed_fn nbd_request_structured_reply(NBDClientSocket *sock,
+static int coroutine_fn nbd_request_structured_reply(NBDClientSocket *sock,
                                                            Error **errp)
 {
     NBDOptionReply reply;
@@ -203,7 +203,7 @@ static int coroutine_mixed_fn nbd_request_structured_reply(NBDClientSocket *sock
  * On success info->base_allocation tells whether the server selected it
  * (and info->context_id its id).
  */
-static int coroutine_mixed_fn nbd_negotiate_meta_context(NBDClientSocket *sock,
+static int coroutine_fn nbd_negotiate_meta_context(NBDClientSocket *sock,
                                                          NBDExportInfo *info,
                                                          const char *export,
                                                          const char *context,
@@ -288,7 +288,7 @@ static int coroutine_mixed_fn nbd_negotiate_meta_context(NBDClientSocket *sock,
 }
 
 /* Parse one NBD_REP_INFO payload of the given length. */
-static int coroutine_mixed_fn nbd_receive_info(NBDClientSocket *sock,
+static int coroutine_fn nbd_receive_info(NBDClientSocket *sock,
                                                NBDExportInfo *info,
                                                uint32_t len, bool *got_export,
                                                Error **errp)
@@ -381,7 +381,7 @@ static int coroutine_mixed_fn nbd_receive_info(NBDClientSocket *sock,
  * NBD_OPT_GO.  Returns 1 when the export is ready, 0 if the server does not
  * know NBD_OPT_GO (use NBD_OPT_EXPORT_NAME), -errno on errors.
  */
-static int coroutine_mixed_fn nbd_opt_go(NBDClientSocket *sock,
+static int coroutine_fn nbd_opt_go(NBDClientSocket *sock,
                                          NBDExportInfo *info,
                                          const char *export, Error **errp)
 {
@@ -445,7 +445,7 @@ static int coroutine_mixed_fn nbd_opt_go(NBDClientSocket *sock,
 }
 
 /* NBD_OPT_EXPORT_NAME: the server answers with size and flags, or hangs up. */
-static int coroutine_mixed_fn nbd_opt_export_name(NBDClientSocket *sock,
+static int coroutine_fn nbd_opt_export_name(NBDClientSocket *sock,
                                                   NBDExportInfo *info,
                                                   const char *export,
                                                   bool zeroes, Error **errp)
@@ -477,7 +477,7 @@ static int coroutine_mixed_fn nbd_opt_export_name(NBDClientSocket *sock,
     return 0;
 }
 
-static int coroutine_mixed_fn nbd_negotiate_oldstyle(NBDClientSocket *sock,
+static int coroutine_fn nbd_negotiate_oldstyle(NBDClientSocket *sock,
                                                      NBDExportInfo *info,
                                                      const char *export,
                                                      Error **errp)
@@ -504,7 +504,7 @@ static int coroutine_mixed_fn nbd_negotiate_oldstyle(NBDClientSocket *sock,
     return ret;
 }
 
-int coroutine_mixed_fn nbd_receive_negotiate(NBDClientSocket *sock,
+int coroutine_fn nbd_receive_negotiate(NBDClientSocket *sock,
                                              NBDExportInfo *info, Error **errp)
 {
     const char *export = info->name ? info->name : "";
@@ -612,7 +612,7 @@ void nbd_export_info_clear_result(NBDExportInfo *info)
 
 /* ---- transmission ---- */
 
-int coroutine_mixed_fn nbd_send_request(NBDClientSocket *sock,
+int coroutine_fn nbd_send_request(NBDClientSocket *sock,
                                         const NBDRequest *req,
                                         QEMUIOVector *payload, Error **errp)
 {
@@ -647,7 +647,7 @@ int coroutine_mixed_fn nbd_send_request(NBDClientSocket *sock,
     return ret;
 }
 
-int coroutine_mixed_fn nbd_receive_reply(NBDClientSocket *sock,
+int coroutine_fn nbd_receive_reply(NBDClientSocket *sock,
                                          NBDReply *reply, Error **errp)
 {
     uint8_t buf[20];

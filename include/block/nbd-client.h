@@ -16,14 +16,16 @@
 #include "qemu/iov.h"
 #include "qapi/qapi-types.h"
 
-/* ---- coroutine socket (nbd/client-io.c) ---- */
+/* ---- the client's socket (nbd/client-io.c) ---- */
 
+/*
+ * NBDClientSocket: an NBDConn (nbd/server-conn.c: buffered coroutine reads,
+ * gathered writes) plus what the client adds: connecting to a
+ * SocketAddress and Error-reporting wrappers.  All I/O functions must be
+ * called from a coroutine.
+ */
 typedef struct NBDClientSocket {
-    int fd;
-    AioContext *ctx;
-    Coroutine *read_co;     /* coroutine waiting for the fd to be readable */
-    Coroutine *write_co;    /* coroutine waiting for the fd to be writable */
-    bool shutdown;          /* nbd_sock_shutdown() was called: all I/O fails */
+    NBDConn conn;
 } NBDClientSocket;
 
 /* Connect to a SocketAddress (inet or unix); the socket is non-blocking. */
@@ -31,29 +33,27 @@ NBDClientSocket *nbd_sock_connect(SocketAddress *addr, AioContext *ctx,
                                   Error **errp);
 /* Wrap a connected fd (takes ownership; made non-blocking). */
 NBDClientSocket *nbd_sock_new(int fd, AioContext *ctx);
-/* Stop all I/O: waiting readers/writers return -ESHUTDOWN at once. */
+/* Stop all I/O: waiting and future reads/writes fail with -ESHUTDOWN. */
 void nbd_sock_shutdown(NBDClientSocket *sock);
 /* Close and free (no coroutine may be waiting on it). */
 void nbd_sock_free(NBDClientSocket *sock);
 
 /*
  * Read/write exactly the given bytes.  Return 0 on success or -errno with
- * errp set; reading end-of-file gives -EPIPE ("Unexpected end-of-file
- * before all data were read").
+ * errp set; end-of-file gives -EPIPE ("Unexpected end-of-file before all
+ * data were read").
  */
-int coroutine_mixed_fn nbd_sock_read(NBDClientSocket *sock, void *buf,
-                                     size_t len, Error **errp);
-int coroutine_mixed_fn nbd_sock_readv(NBDClientSocket *sock,
-                                      const struct iovec *iov, int niov,
-                                      Error **errp);
-int coroutine_mixed_fn nbd_sock_write(NBDClientSocket *sock, const void *buf,
-                                      size_t len, Error **errp);
-int coroutine_mixed_fn nbd_sock_writev(NBDClientSocket *sock,
-                                       const struct iovec *iov, int niov,
-                                       Error **errp);
+int coroutine_fn nbd_sock_read(NBDClientSocket *sock, void *buf, size_t len,
+                               Error **errp);
+int coroutine_fn nbd_sock_readv(NBDClientSocket *sock, const struct iovec *iov,
+                                int niov, Error **errp);
+int coroutine_fn nbd_sock_write(NBDClientSocket *sock, const void *buf,
+                                size_t len, Error **errp);
+/* iov is modified while writing */
+int coroutine_fn nbd_sock_writev(NBDClientSocket *sock, struct iovec *iov,
+                                 int niov, Error **errp);
 /* Read and throw away len bytes. */
-int coroutine_mixed_fn nbd_sock_drop(NBDClientSocket *sock, size_t len,
-                                     Error **errp);
+int coroutine_fn nbd_sock_drop(NBDClientSocket *sock, size_t len, Error **errp);
 
 /* ---- handshake (nbd/client.c) ---- */
 
@@ -81,7 +81,7 @@ typedef struct NBDExportInfo {
  * NBD_OPT_GO.  Returns 0 or -errno with errp set (errors worded as QEMU's,
  * e.g. "Requested export not available").
  */
-int coroutine_mixed_fn nbd_receive_negotiate(NBDClientSocket *sock,
+int coroutine_fn nbd_receive_negotiate(NBDClientSocket *sock,
                                              NBDExportInfo *info,
                                              Error **errp);
 /* Free the strings nbd_receive_negotiate() allocated. */
@@ -108,11 +108,11 @@ typedef struct NBDReply {
 } NBDReply;
 
 /* Send a request header and, for writes, its payload (one writev). */
-int coroutine_mixed_fn nbd_send_request(NBDClientSocket *sock,
+int coroutine_fn nbd_send_request(NBDClientSocket *sock,
                                         const NBDRequest *req,
                                         QEMUIOVector *payload, Error **errp);
 /* Read the next reply header (not the payload). */
-int coroutine_mixed_fn nbd_receive_reply(NBDClientSocket *sock,
+int coroutine_fn nbd_receive_reply(NBDClientSocket *sock,
                                          NBDReply *reply, Error **errp);
 
 /* Big-endian helpers for parsing chunk payloads */
