@@ -1393,10 +1393,8 @@ static void bdrv_poll_while_busy(BlockDriverState *bs)
 void bdrv_drained_begin(BlockDriverState *bs)
 {
     trace_bdrv_drained_begin(bs);
-    bdrv_ref(bs);
     bdrv_do_drained_begin_quiesce(bs);
     bdrv_poll_while_busy(bs);
-    bdrv_unref(bs);
 }
 
 void bdrv_drained_end(BlockDriverState *bs)

@@ -5,7 +5,10 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "block/qmp-blockdev.h"
 #include "qapi/qapi-commands.h"
+#include "qapi/qapi-visit.h"
+#include "qemu/keyval.h"
 #include "trace/trace-block.h"
 
 void qmp_blockdev_add(BlockdevOptions *options, Error **errp)
@@ -120,4 +123,43 @@ BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
         list = e;
     }
     return list;
+}
+
+bool blockdev_add_cmdline(const char *arg, Error **errp)
+{
+    g_autoptr(BlockdevOptions) options = NULL;
+    Error *local_err = NULL;
+    json_object *tree;
+    bool keyval = arg[0] != '{';
+    bool ok;
+
+    if (keyval) {
+        tree = keyval_parse(arg, "driver", errp);
+        if (!tree) {
+            return false;
+        }
+    } else {
+        enum json_tokener_error jerr;
+
+        tree = json_tokener_parse_verbose(arg, &jerr);
+        if (!tree) {
+            error_setg(errp, "JSON parse error, %s",
+                       json_tokener_error_desc(jerr));
+            return false;
+        }
+    }
+    qapi_visit_keyval_mode(keyval);
+    ok = visit_type_BlockdevOptions(tree, NULL, &options, &local_err);
+    qapi_visit_keyval_mode(false);
+    json_object_put(tree);
+    if (!ok) {
+        error_propagate(errp, local_err);
+        return false;
+    }
+    qmp_blockdev_add(options, &local_err);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        return false;
+    }
+    return true;
 }

@@ -132,6 +132,103 @@ bool qapi_visit_enum(json_object *in, const char *path,
     return true;
 }
 
+/* ---- keyval mode ---- */
+
+/*
+ * --blockdev key=value,... (util/keyval.c) gives a tree whose leaves are
+ * all strings.  While keyval mode is on (per thread), the scalar visitors
+ * below accept such strings and parse them as the schema's type, with
+ * the semantics of QEMU's keyval input visitor.
+ */
+static __thread bool keyval_mode;
+
+void qapi_visit_keyval_mode(bool enable)
+{
+    keyval_mode = enable;
+}
+
+static bool keyval_string(json_object *in)
+{
+    return keyval_mode && json_object_is_type(in, json_type_string);
+}
+
+static void keyval_error(const char *path, const char *what, Error **errp)
+{
+    error_setg(errp, QERR_INVALID_PARAMETER_VALUE, path_or_null(path), what);
+}
+
+static bool keyval_parse_int(json_object *in, const char *path, int64_t *val,
+                             Error **errp)
+{
+    const char *s = json_object_get_string(in);
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 0);
+    if (!*s || *end || errno) {
+        keyval_error(path, "integer", errp);
+        return false;
+    }
+    *val = v;
+    return true;
+}
+
+static bool keyval_parse_uint(json_object *in, const char *path, uint64_t *val,
+                              Error **errp)
+{
+    const char *s = json_object_get_string(in);
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (!*s || *end || errno || strchr(s, '-')) {
+        keyval_error(path, "integer", errp);
+        return false;
+    }
+    *val = v;
+    return true;
+}
+
+/* A byte count with an optional suffix B, k/K, M, G, T, P, E (powers of 1024). */
+static bool keyval_parse_size(json_object *in, const char *path, uint64_t *val,
+                              Error **errp)
+{
+    static const char suffixes[] = "BKMGTPE";
+    const char *s = json_object_get_string(in);
+    const char *p;
+    char *end;
+    double d;
+    uint64_t mul = 1;
+
+    errno = 0;
+    d = strtod(s, &end);
+    if (!*s || end == s || errno || d < 0 || strchr(s, '-')) {
+        goto fail;
+    }
+    if (*end) {
+        p = strchr(suffixes, g_ascii_toupper(*end));
+        if (!p || end[1]) {
+            goto fail;
+        }
+        mul = UINT64_C(1) << (10 * (p - suffixes));
+    }
+    if (d * mul >= 0x1p64 || (mul == 1 && d != (uint64_t)d)) {
+        goto fail;
+    }
+    *val = (uint64_t)(d * mul);
+    return true;
+
+fail:
+    error_setg(errp, QERR_INVALID_PARAMETER_VALUE, path_or_null(path),
+               "a non-negative number below 2^64");
+    error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
+                      "mega-, giga-, tera-, peta-\nand exabytes, "
+                      "respectively.\n");
+    return false;
+}
+
 /* ---- built-in scalars ---- */
 
 bool visit_type_str(json_object *in, const char *path, char **obj,
@@ -148,6 +245,18 @@ bool visit_type_str(json_object *in, const char *path, char **obj,
 bool visit_type_number(json_object *in, const char *path, double *obj,
                        Error **errp)
 {
+    if (keyval_string(in)) {
+        const char *s = json_object_get_string(in);
+        char *end;
+
+        errno = 0;
+        *obj = strtod(s, &end);
+        if (!*s || *end || errno) {
+            keyval_error(path, "number", errp);
+            return false;
+        }
+        return true;
+    }
     if (!json_object_is_type(in, json_type_double) &&
         !json_object_is_type(in, json_type_int)) {
         qapi_error_type(path, "number", errp);
@@ -168,6 +277,17 @@ static bool get_signed(json_object *in, const char *path, int64_t min,
 {
     int64_t v;
 
+    if (keyval_string(in)) {
+        if (!keyval_parse_int(in, path, &v, errp)) {
+            return false;
+        }
+        if (v < min || v > max) {
+            keyval_error(path, "integer", errp);
+            return false;
+        }
+        *val = v;
+        return true;
+    }
     if (!json_object_is_type(in, json_type_int)) {
         qapi_error_type(path, "integer", errp);
         return false;
@@ -187,6 +307,17 @@ static bool get_unsigned(json_object *in, const char *path, uint64_t max,
 {
     uint64_t v;
 
+    if (keyval_string(in)) {
+        if (!keyval_parse_uint(in, path, &v, errp)) {
+            return false;
+        }
+        if (v > max) {
+            keyval_error(path, "integer", errp);
+            return false;
+        }
+        *val = v;
+        return true;
+    }
     if (!json_object_is_type(in, json_type_int)) {
         qapi_error_type(path, "integer", errp);
         return false;
@@ -245,11 +376,38 @@ DEFINE_VISIT_UNSIGNED(uint8, uint8_t, UINT8_MAX)
 DEFINE_VISIT_UNSIGNED(uint16, uint16_t, UINT16_MAX)
 DEFINE_VISIT_UNSIGNED(uint32, uint32_t, UINT32_MAX)
 DEFINE_VISIT_UNSIGNED(uint64, uint64_t, UINT64_MAX)
-DEFINE_VISIT_UNSIGNED(size, uint64_t, UINT64_MAX)
+
+bool visit_type_size(json_object *in, const char *path, uint64_t *obj,
+                     Error **errp)
+{
+    if (keyval_string(in)) {
+        return keyval_parse_size(in, path, obj, errp);
+    }
+    return get_unsigned(in, path, UINT64_MAX, obj, errp);
+}
+
+json_object *visit_out_size(uint64_t val)
+{
+    return json_object_new_uint64(val);
+}
 
 bool visit_type_bool(json_object *in, const char *path, bool *obj,
                      Error **errp)
 {
+    if (keyval_string(in)) {
+        const char *s = json_object_get_string(in);
+
+        if (!strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "true")) {
+            *obj = true;
+        } else if (!strcmp(s, "off") || !strcmp(s, "no") ||
+                   !strcmp(s, "false")) {
+            *obj = false;
+        } else {
+            keyval_error(path, "'on' or 'off'", errp);
+            return false;
+        }
+        return true;
+    }
     if (!json_object_is_type(in, json_type_boolean)) {
         qapi_error_type(path, "boolean", errp);
         return false;

@@ -44,6 +44,14 @@ bool qapi_visit_check_extra(json_object *in, const char *path,
 bool qapi_visit_enum(json_object *in, const char *path,
                      const QEnumLookup *lookup, int *val, Error **errp);
 
+/*
+ * Keyval mode (per thread): the scalar visitors also accept strings and
+ * parse them as their type ("on"/"off" booleans, integers, sizes with
+ * k/M/G/T/P/E suffixes, numbers), as for --blockdev key=value,... given
+ * through keyval_parse().  Turn it on only around such a visit.
+ */
+void qapi_visit_keyval_mode(bool enable);
+
 /* ---- built-in scalar types ---- */
 bool visit_type_str(json_object *in, const char *path, char **obj,
                     Error **errp);
