@@ -10,6 +10,7 @@
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
 #include "qemu/aio.h"
+#include "trace/trace-block.h"
 
 /* Newest first, as QEMU lists them */
 static GList *block_exports;
@@ -132,6 +133,7 @@ BlockExport *blk_exp_add(BlockExportOptions *opts, Error **errp)
         return NULL;
     }
     block_exports = g_list_prepend(block_exports, exp);
+    trace_blk_exp_add(exp->id, exp->node_name, BlockExportType_str(opts->type));
     return exp;
 }
 
@@ -153,6 +155,7 @@ static void blk_exp_delete_bh(void *opaque)
     block_exports = g_list_remove(block_exports, exp);
     exp->drv->delete(exp);
     blk_unref(exp->blk);
+    trace_blk_exp_delete(id);
     qapi_event_send_block_export_deleted(id);
     g_free(exp->node_name);
     g_free(exp);
@@ -172,6 +175,7 @@ void blk_exp_request_shutdown(BlockExport *exp)
 {
     /* Keep exp alive while the driver disconnects its clients */
     blk_exp_ref(exp);
+    trace_blk_exp_request_shutdown(exp->id, exp->refcount);
     exp->drv->request_shutdown(exp);
     if (exp->user_owned) {
         exp->user_owned = false;

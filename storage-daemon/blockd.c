@@ -178,7 +178,7 @@ static bool keyval_convert_scalars(json_object *obj, const char *const *uints,
         errno = 0;
         n = strtoull(str, &end, 0);
         if (!*str || *end || errno || str[0] == '-') {
-            error_setg(errp, "Parameter '%s' expects an integer", *uints);
+            error_setg(errp, "Parameter '%s' expects integer", *uints);
             return false;
         }
         json_object_object_add(obj, *uints, json_object_new_uint64(n));
@@ -308,11 +308,13 @@ static void process_options(int argc, char **argv)
             break;
         case OPTION_EXPORT:
             if (!export_option(optarg, &err)) {
+                error_prepend(&err, "--export %s: ", optarg);
                 fatal_err(err);
             }
             break;
         case OPTION_NBD_SERVER:
             if (!nbd_server_option(optarg, &err)) {
+                error_prepend(&err, "--nbd-server %s: ", optarg);
                 fatal_err(err);
             }
             break;
