@@ -10,6 +10,7 @@
 #include "block/export.h"
 #include "block/nbd.h"
 #include "qapi/qapi-visit.h"
+#include "qapi/visitor.h"
 #include "qemu/aio.h"
 #include "qemu/keyval.h"
 #include "qemu/log.h"
@@ -158,65 +159,20 @@ static void process_early_options(int argc, char **argv, bool *daemonize,
     }
 }
 
-/*
- * keyval gives every leaf as a string: give the listed top-level members
- * the type the schema wants (QEMU's keyval input visitor does this).
- */
-static bool keyval_convert_scalars(json_object *obj, const char *const *uints,
-                                   const char *const *bools, Error **errp)
-{
-    for (; uints && *uints; uints++) {
-        json_object *v = json_object_object_get(obj, *uints);
-        const char *str;
-        char *end;
-        unsigned long long n;
-
-        if (!v || !json_object_is_type(v, json_type_string)) {
-            continue;
-        }
-        str = json_object_get_string(v);
-        errno = 0;
-        n = strtoull(str, &end, 0);
-        if (!*str || *end || errno || str[0] == '-') {
-            error_setg(errp, "Parameter '%s' expects integer", *uints);
-            return false;
-        }
-        json_object_object_add(obj, *uints, json_object_new_uint64(n));
-    }
-    for (; bools && *bools; bools++) {
-        json_object *v = json_object_object_get(obj, *bools);
-        bool b;
-
-        if (!v || !json_object_is_type(v, json_type_string)) {
-            continue;
-        }
-        if (!keyval_parse_bool(*bools, json_object_get_string(v), &b, errp)) {
-            return false;
-        }
-        json_object_object_add(obj, *bools, json_object_new_boolean(b));
-    }
-    return true;
-}
-
-/* A JSON object, or keyval with implied_key; the scalars listed are typed. */
+/* A JSON object, or keyval with implied_key (string leaves). */
 static json_object *option_parse(const char *optarg, const char *implied_key,
-                                 const char *const *uints, const char *const *bools,
-                                 Error **errp)
+                                 bool *keyval, Error **errp)
 {
     json_object *obj;
 
-    if (optarg[0] == '{') {
-        obj = json_tokener_parse(optarg);
-        if (!obj || !json_object_is_type(obj, json_type_object)) {
-            json_object_put(obj);
-            error_setg(errp, "Invalid JSON object given");
-            return NULL;
-        }
-        return obj;
+    *keyval = optarg[0] != '{';
+    if (*keyval) {
+        return keyval_parse(optarg, implied_key, errp);
     }
-    obj = keyval_parse(optarg, implied_key, errp);
-    if (obj && !keyval_convert_scalars(obj, uints, bools, errp)) {
+    obj = json_tokener_parse(optarg);
+    if (!obj || !json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);
+        error_setg(errp, "Invalid JSON object given");
         return NULL;
     }
     return obj;
@@ -225,17 +181,16 @@ static json_object *option_parse(const char *optarg, const char *implied_key,
 /* --nbd-server: nbd-server-start with the flat address form */
 static bool nbd_server_option(const char *optarg, Error **errp)
 {
-    static const char *const uints[] = {
-        "max-connections", "handshake-max-seconds", NULL
-    };
     NbdServerOptions *opts = NULL;
-    json_object *obj = option_parse(optarg, NULL, uints, NULL, errp);
-    bool ok;
+    bool keyval, ok;
+    json_object *obj = option_parse(optarg, NULL, &keyval, errp);
 
     if (!obj) {
         return false;
     }
+    qapi_visit_keyval_mode(keyval);
     ok = visit_type_NbdServerOptions(obj, NULL, &opts, errp);
+    qapi_visit_keyval_mode(false);
     json_object_put(obj);
     if (!ok) {
         return false;
@@ -249,17 +204,16 @@ static bool nbd_server_option(const char *optarg, Error **errp)
 /* --export: block-export-add */
 static bool export_option(const char *optarg, Error **errp)
 {
-    static const char *const bools[] = {
-        "writable", "writethrough", "fixed-iothread", "allocation-depth", NULL
-    };
     BlockExportOptions *opts = NULL;
-    json_object *obj = option_parse(optarg, "type", NULL, bools, errp);
-    bool ok;
+    bool keyval, ok;
+    json_object *obj = option_parse(optarg, "type", &keyval, errp);
 
     if (!obj) {
         return false;
     }
+    qapi_visit_keyval_mode(keyval);
     ok = visit_type_BlockExportOptions(obj, NULL, &opts, errp);
+    qapi_visit_keyval_mode(false);
     json_object_put(obj);
     if (!ok) {
         return false;
