@@ -1011,11 +1011,11 @@ int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, bool want_zero,
 
 early_out:
     ret &= ~BDRV_BLOCK_RECURSE;
-    if (offset + *pnum == total) {
-        ret |= BDRV_BLOCK_EOF;
-    }
 out:
     bdrv_dec_in_flight(bs);
+    if (ret >= 0 && offset + *pnum == total) {
+        ret |= BDRV_BLOCK_EOF;
+    }
     if (ret >= 0 && (ret & BDRV_BLOCK_OFFSET_VALID)) {
         if (map) {
             *map = local_map;
