@@ -9,12 +9,8 @@ extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_null_aio;
 extern BlockDriver bdrv_nbd;
-/*
- * file-posix.c is being written in parallel; weak until it lands so that
- * the tree links meanwhile (TODO: make these plain externs).
- */
-extern BlockDriver bdrv_file __attribute__((weak));
-extern BlockDriver bdrv_host_device __attribute__((weak));
+extern BlockDriver bdrv_file;
+extern BlockDriver bdrv_host_device;
 
 void bdrv_init(void)
 {
@@ -34,8 +30,6 @@ void bdrv_init(void)
     }
     done = true;
     for (i = 0; i < ARRAY_SIZE(drivers); i++) {
-        if (drivers[i]) {
-            bdrv_register(drivers[i]);
-        }
+        bdrv_register(drivers[i]);
     }
 }
