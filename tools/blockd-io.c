@@ -438,6 +438,95 @@ static int cmd_map(int argc, char **argv)
     return 0;
 }
 
+/* ---- aio_read / aio_write / aio_flush: requests in parallel ---- */
+
+typedef struct AioReq {
+    bool is_write;
+    CmdOpts o;
+    uint8_t *buf;
+    int64_t start_ns;
+} AioReq;
+
+static int aio_in_flight;
+static int aio_failed;
+
+static void coroutine_fn aio_entry(void *opaque)
+{
+    AioReq *r = opaque;
+    int ret;
+
+    if (r->is_write && r->o.zero) {
+        ret = blk_co_pwrite_zeroes(blk, r->o.offset, r->o.bytes,
+                                   r->o.unmap ? BDRV_REQ_MAY_UNMAP : 0);
+    } else if (r->is_write) {
+        ret = blk_co_pwrite(blk, r->o.offset, r->o.bytes, r->buf, 0);
+    } else {
+        ret = blk_co_pread(blk, r->o.offset, r->o.bytes, r->buf, 0);
+    }
+    if (ret < 0) {
+        printf("%s failed: %s\n", r->is_write ? "aio_write" : "aio_read",
+               strerror(-ret));
+        aio_failed = 1;
+    } else if (!r->is_write && r->o.pattern_set) {
+        int64_t i;
+        for (i = 0; i < r->o.bytes; i++) {
+            if (r->buf[i] != r->o.pattern) {
+                printf("Pattern verification failed at offset %" PRId64
+                       ", %" PRId64 " bytes\n", r->o.offset, r->o.bytes);
+                aio_failed = 1;
+                break;
+            }
+        }
+    }
+    if (ret >= 0) {
+        print_report(r->is_write ? "wrote" : "read", r->start_ns, r->o.offset,
+                     r->o.bytes, r->o.quiet);
+    }
+    g_free(r->buf);
+    g_free(r);
+    aio_in_flight--;
+}
+
+static int aio_start(int argc, char **argv, bool is_write)
+{
+    AioReq *r = g_new0(AioReq, 1);
+
+    if (!parse_rw_args(argc, argv, is_write ? "Pqzu" : "Pq", true, &r->o)) {
+        g_free(r);
+        return -EINVAL;
+    }
+    r->is_write = is_write;
+    if (!(is_write && r->o.zero)) {
+        r->buf = g_malloc(MAX(r->o.bytes, 1));
+        memset(r->buf, r->o.pattern_set ? r->o.pattern : 0xcd, r->o.bytes);
+    }
+    r->start_ns = qemu_clock_get_ns();
+    aio_in_flight++;
+    qemu_coroutine_enter(qemu_coroutine_create(aio_entry, r));
+    return 0;
+}
+
+static int cmd_aio_read(int argc, char **argv)
+{
+    return aio_start(argc, argv, false);
+}
+
+static int cmd_aio_write(int argc, char **argv)
+{
+    return aio_start(argc, argv, true);
+}
+
+/* Wait for all aio requests; fails if any of them failed. */
+static int cmd_aio_flush(int argc, char **argv)
+{
+    int failed;
+
+    AIO_POLL_WHILE(qemu_get_aio_context(), aio_in_flight > 0);
+    failed = aio_failed;
+    aio_failed = 0;
+    return failed ? -EIO : 0;
+}
+
 typedef struct SleepCo {
     int64_t ns;
     bool done;
@@ -485,6 +574,9 @@ static const struct {
     { "length",  cmd_length,  false },
     { "map",     cmd_map,     false },
     { "sleep",   cmd_sleep,   false },
+    { "aio_read",  cmd_aio_read,  false },
+    { "aio_write", cmd_aio_write, true },
+    { "aio_flush", cmd_aio_flush, false },
 };
 
 static int run_command(const char *line, bool read_only)
@@ -682,6 +774,10 @@ static void usage(FILE *f)
 "  length                            print the image size\n"
 "  map                               print block status (data/zero/hole)\n"
 "  sleep MS                          run the event loop for MS milliseconds\n"
+"  aio_read [-P PAT] [-q] OFF LEN    start a read, do not wait for it\n"
+"  aio_write [-P PAT] [-z [-u]] [-q] OFF LEN\n"
+"                                    start a write, do not wait for it\n"
+"  aio_flush                         wait for all aio requests\n"
 "Sizes take the suffixes k, M, G, T.  The exit status is 1 if anything\n"
 "failed, including a pattern mismatch.\n");
 }
@@ -749,6 +845,9 @@ int main(int argc, char **argv)
         if (run_command(g_ptr_array_index(cmds, i), args.read_only) < 0) {
             failed = 1;
         }
+    }
+    if (cmd_aio_flush(0, NULL) < 0) {
+        failed = 1;
     }
     blk_unref(blk);
     bdrv_close_all();
