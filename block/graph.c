@@ -1051,6 +1051,122 @@ static BlockdevOptions *blockdev_options_clone(BlockdevOptions *o)
     return copy;
 }
 
+/* ---- filenames ---- */
+
+/* JSON text as QEMU prints it in json: filenames: {"a": 1, "b": [2, 3]} */
+static void json_text_append(GString *s, json_object *v)
+{
+    size_t i, n;
+    bool first = true;
+
+    switch (json_object_get_type(v)) {
+    case json_type_object:
+        g_string_append_c(s, '{');
+        json_object_object_foreach(v, key, val) {
+            json_object *k = json_object_new_string(key);
+
+            g_string_append(s, first ? "" : ", ");
+            first = false;
+            json_text_append(s, k);
+            g_string_append(s, ": ");
+            json_text_append(s, val);
+            json_object_put(k);
+        }
+        g_string_append_c(s, '}');
+        break;
+    case json_type_array:
+        g_string_append_c(s, '[');
+        n = json_object_array_length(v);
+        for (i = 0; i < n; i++) {
+            g_string_append(s, i ? ", " : "");
+            json_text_append(s, json_object_array_get_idx(v, i));
+        }
+        g_string_append_c(s, ']');
+        break;
+    default:
+        g_string_append(s, json_object_to_json_string_ext(
+                            v, JSON_C_TO_STRING_PLAIN |
+                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        break;
+    }
+}
+
+/*
+ * The options that define what bs presents: its driver, its strong
+ * options, and its children's.  *own_strong tells whether bs itself has
+ * a strong option set (other than a plain filename).
+ */
+static json_object *bdrv_strong_options(BlockDriverState *bs, bool *own_strong)
+{
+    json_object *opts = json_object_new_object();
+    json_object *all, *v;
+    const char *const *key;
+    GList *l;
+    bool dummy;
+
+    json_object_object_add(opts, "driver",
+                           json_object_new_string(bs->drv->format_name));
+    if (!bs->drv->strong_runtime_opts) {
+        /* Such a driver is described by its filename */
+        if (!g_str_has_prefix(bs->filename, "json:")) {
+            json_object_object_add(opts, "filename",
+                                   json_object_new_string(bs->filename));
+        }
+        return opts;
+    }
+    all = visit_out_BlockdevOptions(bs->options);
+    for (key = bs->drv->strong_runtime_opts; *key; key++) {
+        if (json_object_object_get_ex(all, *key, &v)) {
+            json_object_object_add(opts, *key, json_object_get(v));
+            if (strcmp(*key, "filename")) {
+                *own_strong = true;
+            }
+        }
+    }
+    json_object_put(all);
+    for (l = bs->children; l; l = l->next) {
+        BdrvChild *c = l->data;
+
+        if (c == bs->file || c == bs->backing) {
+            json_object_object_add(opts, c->name,
+                                   bdrv_strong_options(c->bs, &dummy));
+        }
+    }
+    return opts;
+}
+
+/*
+ * QEMU's filename rules: a node with strong options of its own, or over a
+ * child known only by a json: filename, is "json:{...}"; a format or filter
+ * without strong options shows its file's name; otherwise the driver's own.
+ */
+static void bdrv_refresh_filename(BlockDriverState *bs)
+{
+    bool own_strong = false;
+    bool child_json;
+    json_object *opts;
+    GString *text;
+
+    if (!bs->drv->strong_runtime_opts) {
+        if (!bs->filename[0] && bs->file) {
+            g_strlcpy(bs->filename, bs->file->bs->filename,
+                      sizeof(bs->filename));
+        }
+        return;
+    }
+    opts = bdrv_strong_options(bs, &own_strong);
+    child_json = bs->file && g_str_has_prefix(bs->file->bs->filename, "json:");
+    if (own_strong || child_json) {
+        text = g_string_new("json:");
+        json_text_append(text, opts);
+        g_strlcpy(bs->filename, text->str, sizeof(bs->filename));
+        g_string_free(text, true);
+    } else if (bs->file) {
+        g_strlcpy(bs->filename, bs->file->bs->filename, sizeof(bs->filename));
+    }
+    json_object_put(opts);
+}
+
 static BlockDriverState *bdrv_new(void)
 {
     BlockDriverState *bs = g_new0(BlockDriverState, 1);
@@ -1086,7 +1202,6 @@ static BlockDriverState *bdrv_open_inherit(BlockdevOptions *options,
         g_free(bs);
         return NULL;
     }
-    bdrv_register_name(bs);
     bs->drv = drv;
     bs->open_flags = flags;
     bs->read_only = !(flags & BDRV_O_RDWR);
@@ -1117,10 +1232,14 @@ static BlockDriverState *bdrv_open_inherit(BlockdevOptions *options,
         error_propagate(errp, local_err);
         goto fail;
     }
-    if (!bs->filename[0] && bs->file) {
-        g_strlcpy(bs->filename, bs->file->bs->filename, sizeof(bs->filename));
-    }
+    bdrv_refresh_filename(bs);
     bs->total_bytes_hint = -1;
+    /* Named after its children, as QEMU does (query order) */
+    if (bdrv_find_node(bs->node_name)) {
+        error_setg(errp, "Duplicate nodes with node-name='%s'", bs->node_name);
+        goto fail;
+    }
+    bdrv_register_name(bs);
     /* A new node has no parents yet: nothing to check but its children */
     if (bdrv_refresh_perms(bs, errp) < 0) {
         goto fail;

@@ -149,6 +149,13 @@ static int64_t null_get_allocated_file_size(BlockDriverState *bs)
     return 0;
 }
 
+static const char *const null_strong_runtime_opts[] = {
+    "size",
+    "read-zeroes",
+    "latency-ns",
+    NULL
+};
+
 #define NULL_DRIVER_COMMON                                          \
     .instance_size = sizeof(BDRVNullState),                         \
     .bdrv_co_preadv = null_co_preadv,                               \
@@ -160,6 +167,7 @@ static int64_t null_get_allocated_file_size(BlockDriverState *bs)
     .bdrv_co_truncate = null_co_truncate,                           \
     .bdrv_getlength = null_getlength,                               \
     .bdrv_get_allocated_file_size = null_get_allocated_file_size,   \
+    .strong_runtime_opts = null_strong_runtime_opts,                \
     .supported_write_flags = BDRV_REQ_FUA,                          \
     .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP |     \
                             BDRV_REQ_NO_FALLBACK

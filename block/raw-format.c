@@ -63,7 +63,6 @@ static int raw_open(BlockDriverState *bs, BlockdevOptions *options, int flags,
     bs->supported_zero_flags = BDRV_REQ_WRITE_UNCHANGED |
         ((BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK) &
          bs->file->bs->supported_zero_flags);
-    g_strlcpy(bs->filename, bs->file->bs->filename, sizeof(bs->filename));
     return 0;
 }
 
@@ -221,6 +220,12 @@ static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
                                  bytes, read_flags, write_flags);
 }
 
+static const char *const raw_strong_runtime_opts[] = {
+    "offset",
+    "size",
+    NULL
+};
+
 BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(BDRVRawState),
@@ -238,4 +243,5 @@ BlockDriver bdrv_raw = {
     .bdrv_getlength = raw_getlength,
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
     .bdrv_get_info = raw_get_info,
+    .strong_runtime_opts = raw_strong_runtime_opts,
 };

@@ -120,6 +120,15 @@ struct BlockDriver {
     BdrvRequestFlags supported_write_flags;
     BdrvRequestFlags supported_zero_flags;
     BdrvRequestFlags supported_truncate_flags;
+
+    /*
+     * Driver options that change what the node presents (QEMU's "strong"
+     * options, NULL-terminated).  When any is set, or a child's filename
+     * is a json: one, the node's filename becomes json:{...} of these
+     * options and its children's, as QEMU reports it.  Drivers that leave
+     * this NULL keep the filename they set in bdrv_open.
+     */
+    const char *const *strong_runtime_opts;
 };
 
 struct BdrvChildClass {
