@@ -704,7 +704,6 @@ static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayl
     }
     exp = nbd_export_find(name);
     if (!exp) {
-        /* Still check the rest so that a malformed payload is reported as such */
         return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_UNKNOWN,
                                           "export '%s' not present", name);
     }
