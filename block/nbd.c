@@ -1037,7 +1037,8 @@ static int nbd_open(BlockDriverState *bs, BlockdevOptions *options, int flags,
 
     if ((s->info.flags & NBD_FLAG_READ_ONLY) && (bs->open_flags & BDRV_O_RDWR)) {
         if (!bs->auto_read_only) {
-            error_setg(errp, "NBD export is read-only");
+            /* QEMU's words for this case (its block core's generic text) */
+            error_setg_errno(errp, EACCES, "Could not open image");
             oc.ret = -EACCES;
             goto fail;
         }
