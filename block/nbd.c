@@ -1039,6 +1039,7 @@ static int nbd_open(BlockDriverState *bs, BlockdevOptions *options, int flags,
         if (!bs->auto_read_only) {
             /* QEMU's words for this case (its block core's generic text) */
             error_setg_errno(errp, EACCES, "Could not open image");
+            error_append_hint(errp, "The NBD export is read-only\n");
             oc.ret = -EACCES;
             goto fail;
         }
