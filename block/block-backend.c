@@ -512,13 +512,12 @@ void blk_drain(BlockBackend *blk)
     BlockDriverState *bs = blk_bs(blk);
 
     if (bs) {
+        /* Waits for this backend's requests too (drained_poll) */
         bdrv_ref(bs);
-        bdrv_drained_begin(bs);
-    }
-    /* Requests held back in this backend do not count as in flight */
-    AIO_POLL_WHILE(qemu_get_aio_context(), blk->in_flight > 0);
-    if (bs) {
-        bdrv_drained_end(bs);
+        bdrv_co_drained_begin(bs);
+        bdrv_co_drained_end(bs);
         bdrv_unref(bs);
+    } else if (!qemu_in_coroutine()) {
+        AIO_POLL_WHILE(qemu_get_aio_context(), blk->in_flight > 0);
     }
 }

@@ -892,7 +892,8 @@ static void bdrv_close(BlockDriverState *bs)
 
     trace_bdrv_close(bs, bs->node_name);
     assert(!bs->parents);
-    bdrv_drained_begin(bs);
+    /* The last reference may go away in a coroutine (jobs, exports) */
+    bdrv_co_drained_begin(bs);
     if (bs->drv) {
         if (bdrv_is_writable(bs)) {
             bdrv_flush(bs);
@@ -905,7 +906,7 @@ static void bdrv_close(BlockDriverState *bs)
         next = l->next;
         bdrv_unref_child(bs, l->data);
     }
-    bdrv_drained_end(bs);
+    bdrv_co_drained_end(bs);
     bs->drv = NULL;
 }
 

@@ -1431,10 +1431,9 @@ static void coroutine_fn bdrv_co_yield_to_drain(BlockDriverState *bs,
         .begin = begin,
     };
 
-    bdrv_ref(bs);
+    /* The caller keeps bs alive (it may be closing it: no ref here) */
     aio_bh_schedule_oneshot(qemu_get_aio_context(), bdrv_co_drain_bh, &data);
     qemu_coroutine_yield();
-    bdrv_unref(bs);
 }
 
 void coroutine_fn bdrv_co_drained_begin(BlockDriverState *bs)

@@ -708,6 +708,97 @@ static void test_node_names(void)
     g_assert_null(bdrv_find_node("dup"));
 }
 
+static void test_replace_node(void)
+{
+    BlockDriverState *a = open_json("{\"driver\": \"null-co\", "
+                                    "\"node-name\": \"a\", \"size\": 4096}",
+                                    &error_abort);
+    BlockDriverState *b = open_json("{\"driver\": \"null-co\", "
+                                    "\"node-name\": \"b\", \"size\": 8192}",
+                                    &error_abort);
+    BlockBackend *user = blk_on(a, RW);
+    BlockBackend *excl = blk_new(BLK_PERM_CONSISTENT_READ,
+                                 BLK_PERM_CONSISTENT_READ);
+    Error *err = NULL;
+
+    /* b has a user that does not share write: moving the writer fails */
+    g_assert_cmpint(blk_insert_bs(excl, b, &error_abort), ==, 0);
+    g_assert_false(bdrv_replace_node(a, b, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    g_assert_true(blk_bs(user) == a);
+    g_assert_cmpint(blk_getlength(user), ==, 4096);
+    blk_unref(excl);
+
+    g_assert_true(bdrv_replace_node(a, b, &error_abort));
+    g_assert_true(blk_bs(user) == b);
+    g_assert_cmpint(blk_getlength(user), ==, 8192);
+    g_assert_null(a->parents);
+    blk_unref(user);
+    bdrv_unref(a);
+    bdrv_unref(b);
+}
+
+static void test_truncate(void)
+{
+    BlockDriverState *bs = open_json("{\"driver\": \"raw\", \"node-name\": "
+                                     "\"t\", \"file\": {\"driver\": "
+                                     "\"null-co\", \"size\": 4096}}",
+                                     &error_abort);
+    BlockBackend *blk = blk_on(bs, RW | BLK_PERM_RESIZE);
+    BlockBackend *ro = blk_on(bs, BLK_PERM_CONSISTENT_READ);
+    Error *err = NULL;
+
+    g_assert_cmpint(blk_truncate(blk, 65536, true, PREALLOC_MODE_OFF, 0,
+                                 &error_abort), ==, 0);
+    g_assert_cmpint(blk_getlength(blk), ==, 65536);
+    g_assert_cmpint(bdrv_getlength(bs->file->bs), ==, 65536);
+    g_assert_cmpint(blk_truncate(ro, 4096, true, PREALLOC_MODE_OFF, 0, &err),
+                    <, 0);
+    error_free(err);
+    g_assert_cmpint(blk_getlength(blk), ==, 65536);
+    blk_unref(ro);
+    blk_unref(blk);
+    bdrv_unref(bs);
+}
+
+typedef struct CloseCo {
+    BlockBackend *blk;
+    BlockDriverState *bs;
+    bool done;
+} CloseCo;
+
+static void coroutine_fn close_entry(void *opaque)
+{
+    CloseCo *c = opaque;
+
+    /* Drain and drop the last references from coroutine context */
+    blk_drain(c->blk);
+    blk_unref(c->blk);
+    bdrv_unref(c->bs);
+    c->done = true;
+}
+
+static void test_close_in_coroutine(void)
+{
+    BlockDriverState *bs = open_json("{\"driver\": \"raw\", \"node-name\": "
+                                     "\"cc\", \"file\": {\"driver\": "
+                                     "\"null-aio\", \"node-name\": \"cc-f\","
+                                     " \"latency-ns\": 10000000}}",
+                                     &error_abort);
+    BlockBackend *blk = blk_on(bs, RW);
+    uint8_t buf[512];
+    CoReq r = { .blk = blk, .offset = 0, .bytes = 512, .buf = buf };
+    CloseCo c = { .blk = blk, .bs = bs };
+
+    co_req_start(&r);
+    qemu_coroutine_enter(qemu_coroutine_create(close_entry, &c));
+    poll_until(&c.done);
+    g_assert_true(r.done);
+    g_assert_null(bdrv_find_node("cc"));
+    g_assert_null(bdrv_find_node("cc-f"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -733,5 +824,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/graph/perm-conflict", test_perm_conflict);
     g_test_add_func("/block/graph/perm-propagation", test_perm_propagation);
     g_test_add_func("/block/graph/node-names", test_node_names);
+    g_test_add_func("/block/graph/replace-node", test_replace_node);
+    g_test_add_func("/block/io/truncate", test_truncate);
+    g_test_add_func("/block/graph/close-in-coroutine", test_close_in_coroutine);
     return g_test_run();
 }
