@@ -148,6 +148,11 @@ static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
         nbd_sock_free(sock);
         return ret;
     }
+    /* A size that is not a multiple of the minimum block is unusable at its end */
+    if (info.min_block && !QEMU_IS_ALIGNED(info.size, info.min_block)) {
+        trace_nbd_clamp_size(info.size, QEMU_ALIGN_DOWN(info.size, info.min_block));
+        info.size = QEMU_ALIGN_DOWN(info.size, info.min_block);
+    }
     if (!first && (info.size != s->info.size ||
                    ((info.flags ^ s->info.flags) & NBD_FLAG_READ_ONLY))) {
         error_setg(errp, "Server changed the export's size or mode "
@@ -164,6 +169,12 @@ static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
         return -EINVAL;
     }
 
+    if (s->state == NBD_CLIENT_QUIT) {
+        nbd_export_info_clear_result(&info);
+        nbd_sock_free(sock);
+        error_setg(errp, "The NBD node is closing");
+        return -ESHUTDOWN;
+    }
     /* No reader is running and nobody sends on the old socket any more */
     assert(!s->reader_co);
     qemu_co_mutex_lock(&s->send_mutex);
@@ -206,6 +217,10 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
     for (;;) {
         Error *local_err = NULL;
         int ret;
+
+        if (s->state == NBD_CLIENT_QUIT) {
+            break;      /* the node is closing */
+        }
 
         trace_nbd_reconnect_attempt(s->in_flight);
         ret = nbd_co_do_connect(s, &local_err);
