@@ -148,8 +148,7 @@ static void server_refuse_export(int fd)
     while ((opt = read_option(fd, &data, &len)) != 0) {
         g_free(data);
         if (opt == NBD_OPT_ABORT) {
-            send_option_reply(fd, opt, NBD_REP_ACK, NULL, 0);
-            break;
+            break;      /* the client does not wait for our ACK: skip it */
         }
         if (opt == NBD_OPT_GO) {
             send_option_reply(fd, opt, NBD_REP_ERR_UNKNOWN, msg, strlen(msg));
