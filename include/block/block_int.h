@@ -116,6 +116,24 @@ struct BlockDriver {
     int (*bdrv_inactivate)(BlockDriverState *bs);
     int coroutine_fn (*bdrv_co_invalidate_cache)(BlockDriverState *bs, Error **errp);
 
+    /*
+     * Persistent dirty bitmaps (called by block/dirty-bitmap.c; formats
+     * that store bitmaps, i.e. qcow2, implement them).  A driver loads its
+     * stored bitmaps in bdrv_open with bdrv_create_dirty_bitmap() +
+     * bdrv_dirty_bitmap_deserialize_*() + set_persistence(), and stores
+     * those with bdrv_dirty_bitmap_should_store() in bdrv_close and
+     * bdrv_inactivate.  can_store: whether a new persistent bitmap
+     * `name` could be stored (false + errp when not); remove: delete a
+     * stored bitmap from the image now (0 or -errno + errp).
+     */
+    bool coroutine_fn (*bdrv_co_can_store_new_dirty_bitmap)(BlockDriverState *bs,
+                                                            const char *name,
+                                                            uint32_t granularity,
+                                                            Error **errp);
+    int coroutine_fn (*bdrv_co_remove_persistent_dirty_bitmap)(BlockDriverState *bs,
+                                                               const char *name,
+                                                               Error **errp);
+
     /* Zero/write flags the driver handles itself (else the core emulates) */
     BdrvRequestFlags supported_write_flags;
     BdrvRequestFlags supported_zero_flags;
@@ -194,7 +212,7 @@ struct BlockDriverState {
     bool active_flush_req;
     int64_t total_bytes_hint;       /* cached length, -1 unknown */
 
-    GList *dirty_bitmaps;           /* BdrvDirtyBitmap * (dirty-bitmap issue) */
+    GList *dirty_bitmaps;           /* BdrvDirtyBitmap *, newest first (block/dirty-bitmap.c) */
     char *backing_file;             /* from the image header (formats) */
     char *backing_format;
 };
