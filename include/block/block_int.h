@@ -111,7 +111,8 @@ struct BlockDriver {
     void (*bdrv_drain_begin)(BlockDriverState *bs);
     void (*bdrv_drain_end)(BlockDriverState *bs);
 
-    /* blockdev-create: added with the qcow2 issue (BlockdevCreateOptions) */
+    /* blockdev-create: create the image described by opts (job type create) */
+    int coroutine_fn (*bdrv_co_create)(BlockdevCreateOptions *opts, Error **errp);
     /* inactivate/activate for migration hand-over (later issues) */
     int (*bdrv_inactivate)(BlockDriverState *bs);
     int coroutine_fn (*bdrv_co_invalidate_cache)(BlockDriverState *bs, Error **errp);
