@@ -46,8 +46,10 @@ void hbitmap_truncate(HBitmap *hb, uint64_t size);
 /* Items covered and log2 of items per bit */
 uint64_t hbitmap_size(const HBitmap *hb);
 int hbitmap_granularity(const HBitmap *hb);
+/* Bytes of memory the levels take (for the memory budget test) */
+uint64_t hbitmap_memory_size(const HBitmap *hb);
 
-/* Number of items covered by set bits (a set last bit counts fully up to size). */
+/* Set bits << granularity, as QEMU (a set partial last bit counts a whole granule). */
 uint64_t hbitmap_count(const HBitmap *hb);
 bool hbitmap_empty(const HBitmap *hb);
 
