@@ -40,6 +40,8 @@ typedef struct BDRVRawState {
     RawLockState lock;
     uint64_t perm;              /* last committed permissions */
     uint64_t shared_perm;
+    int perm_change_fd;         /* reopened for a pending permission change */
+    int perm_change_flags;
 
     bool needs_alignment;       /* O_DIRECT */
     uint32_t request_alignment;
@@ -161,29 +163,37 @@ static FileAioEngine raw_aio_engine(BlockdevOptionsFile *o, int bdrv_flags)
     return FILE_AIO_ENGINE_IO_URING;
 }
 
+/*
+ * open(2) flags for the node: read-write only if the node is writable and,
+ * with auto-read-only, only while someone holds a write permission
+ * (QEMU's dynamic auto-read-only).
+ */
+static int raw_open_flags(BlockDriverState *bs, int bdrv_flags, uint64_t perm)
+{
+    int flags = O_CLOEXEC | O_NOCTTY;
+    bool read_write;
+
+    if (bdrv_flags & BDRV_O_AUTO_RDONLY) {
+        read_write = !!(perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED |
+                                BLK_PERM_RESIZE));
+    } else {
+        read_write = !!(bdrv_flags & BDRV_O_RDWR);
+    }
+    flags |= read_write ? O_RDWR : O_RDONLY;
+    if (bdrv_flags & BDRV_O_NOCACHE) {
+        flags |= O_DIRECT;
+    }
+    return flags;
+}
+
 static int raw_open_fd(BlockDriverState *bs, const char *filename,
                        int bdrv_flags, Error **errp)
 {
     BDRVRawState *s = bs->opaque;
     int fd;
 
-    s->open_flags = O_CLOEXEC | O_NOCTTY;
-    s->open_flags |= (bdrv_flags & BDRV_O_RDWR) ? O_RDWR : O_RDONLY;
-    if (bdrv_flags & BDRV_O_NOCACHE) {
-        s->open_flags |= O_DIRECT;
-    }
+    s->open_flags = raw_open_flags(bs, bdrv_flags, 0);
     fd = RETRY_ON_EINTR(open(filename, s->open_flags));
-    if (fd < 0 && (bdrv_flags & BDRV_O_RDWR) &&
-        (bdrv_flags & BDRV_O_AUTO_RDONLY) &&
-        (errno == EACCES || errno == EROFS || errno == EPERM)) {
-        /* auto-read-only: settle for a read-only node */
-        s->open_flags = (s->open_flags & ~O_ACCMODE) | O_RDONLY;
-        fd = RETRY_ON_EINTR(open(filename, s->open_flags));
-        if (fd >= 0) {
-            bs->read_only = true;
-            bs->open_flags &= ~BDRV_O_RDWR;
-        }
-    }
     if (fd < 0) {
         int err = errno;
 
@@ -296,6 +306,7 @@ static int raw_open_common(BlockDriverState *bs, BlockdevOptionsFile *o,
     int ret;
 
     s->fd = -1;
+    s->perm_change_fd = -1;
     g_strlcpy(bs->filename, o->filename, sizeof(bs->filename));
     s->aio = raw_aio_engine(o, bdrv_flags);
     s->aio_max_batch = (o->has_aio_max_batch && o->aio_max_batch > 0) ?
@@ -366,6 +377,11 @@ static int hdev_open(BlockDriverState *bs, BlockdevOptions *options, int flags,
 static void raw_close(BlockDriverState *bs)
 {
     BDRVRawState *s = bs->opaque;
+
+    if (s->perm_change_fd >= 0) {
+        close(s->perm_change_fd);
+        s->perm_change_fd = -1;
+    }
 
     if (s->laio) {
         laio_put(s->laio);
@@ -1101,16 +1117,102 @@ static int raw_handle_perm_lock(BlockDriverState *bs, RawPermLockOp op,
     return ret;
 }
 
+/*
+ * With auto-read-only the access mode follows the permissions: open the
+ * file again in the mode perm needs.  0 if the current fd will do.
+ */
+static int raw_reopen_for_perm(BlockDriverState *bs, uint64_t perm,
+                               Error **errp)
+{
+    BDRVRawState *s = bs->opaque;
+    int flags = raw_open_flags(bs, bs->open_flags, perm);
+    int fd;
+
+    if (flags == s->open_flags) {
+        return 0;
+    }
+    fd = RETRY_ON_EINTR(open(bs->filename, flags));
+    if (fd < 0) {
+        int err = errno;
+
+        error_setg_errno(errp, err, "Could not open '%s'", bs->filename);
+        return -err;
+    }
+    trace_file_reopen(bs, s->open_flags, flags);
+    s->perm_change_fd = fd;
+    s->perm_change_flags = flags;
+    return 0;
+}
+
+static void raw_drop_perm_change_fd(BDRVRawState *s)
+{
+    if (s->perm_change_fd >= 0) {
+        close(s->perm_change_fd);
+        s->perm_change_fd = -1;
+    }
+}
+
 static int raw_check_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
                           Error **errp)
 {
-    return raw_handle_perm_lock(bs, RAW_PL_PREPARE, perm, shared, errp);
+    BDRVRawState *s = bs->opaque;
+    RawLockState new_lock = { 0, 0 };
+    int ret;
+
+    if (s->fd < 0) {
+        return 0;
+    }
+    raw_drop_perm_change_fd(s);
+    ret = raw_reopen_for_perm(bs, perm, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Check on the old description, so that old and new do not collide */
+    ret = raw_handle_perm_lock(bs, RAW_PL_PREPARE, perm, shared, errp);
+    if (ret < 0) {
+        raw_drop_perm_change_fd(s);
+        return ret;
+    }
+    /* The new description takes the locks it will need */
+    if (s->perm_change_fd >= 0 && s->use_lock &&
+        !(bs->open_flags & BDRV_O_INACTIVE)) {
+        ret = raw_lock_apply_bytes(&new_lock, s->perm_change_fd, perm, ~shared,
+                                   false, errp);
+        if (ret < 0) {
+            raw_drop_perm_change_fd(s);
+            raw_handle_perm_lock(bs, RAW_PL_ABORT, 0, 0, NULL);
+            return ret;
+        }
+    }
+    return 0;
 }
 
 static void raw_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared)
 {
     BDRVRawState *s = bs->opaque;
 
+    if (s->perm_change_fd >= 0) {
+        /*
+         * Put the new description under the old fd number: requests that
+         * hold the number (queued SQEs, thread pool jobs) stay valid, and
+         * closing the old description drops its locks.
+         */
+        if (dup3(s->perm_change_fd, s->fd, O_CLOEXEC) < 0) {
+            warn_report("Could not switch '%s' to its new access mode: %s",
+                        bs->filename, strerror(errno));
+            raw_drop_perm_change_fd(s);
+        } else {
+            raw_drop_perm_change_fd(s);
+            s->open_flags = s->perm_change_flags;
+            /* it holds exactly what raw_check_perm() locked */
+            s->lock.locked_perm = perm & BLK_PERM_ALL;
+            s->lock.locked_unshared = ~shared & BLK_PERM_ALL;
+            if (!s->use_lock || (bs->open_flags & BDRV_O_INACTIVE)) {
+                s->lock.locked_perm = 0;
+                s->lock.locked_unshared = 0;
+            }
+        }
+    }
     raw_handle_perm_lock(bs, RAW_PL_COMMIT, perm, shared, NULL);
     s->perm = perm;
     s->shared_perm = shared;
@@ -1120,7 +1222,91 @@ static void raw_abort_perm_update(BlockDriverState *bs)
 {
     BDRVRawState *s = bs->opaque;
 
+    raw_drop_perm_change_fd(s);
     raw_handle_perm_lock(bs, RAW_PL_ABORT, s->perm, s->shared_perm, NULL);
+}
+
+/* ---- blockdev-create ---- */
+
+/*
+ * blockdev-create driver=file: create (or empty) the file under image
+ * locks (write + resize, resize not shared), then grow it to size with
+ * the preallocation mode, as QEMU does.
+ */
+static int coroutine_fn raw_co_create(BlockdevCreateOptions *options,
+                                      Error **errp)
+{
+    BlockdevCreateOptionsFile *opts = &options->u.file;
+    PreallocMode prealloc = opts->has_preallocation ? opts->preallocation :
+                                                      PREALLOC_MODE_OFF;
+    uint64_t perm = BLK_PERM_WRITE | BLK_PERM_RESIZE;
+    uint64_t shared = BLK_PERM_ALL & ~BLK_PERM_RESIZE;
+    RawLockState lock = { 0 };
+    RawTruncate t = { .prealloc = PREALLOC_MODE_OFF };
+    Error *local_err = NULL;
+    int ret, fd;
+
+    assert(options->driver == BLOCKDEV_DRIVER_FILE);
+    if (opts->has_extent_size_hint && opts->extent_size_hint > UINT32_MAX) {
+        error_setg(errp, "Extent size hint is too large");
+        return -EINVAL;
+    }
+    fd = RETRY_ON_EINTR(open(opts->filename, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (fd < 0) {
+        ret = -errno;
+        error_setg_errno(errp, -ret, "Could not create '%s'", opts->filename);
+        return ret;
+    }
+    ret = raw_lock_apply_bytes(&lock, fd, perm, BLK_PERM_ALL & ~shared, false, errp);
+    if (ret < 0) {
+        goto out_close;
+    }
+    ret = raw_lock_check_bytes(fd, perm, shared, errp);
+    if (ret < 0) {
+        error_append_hint(errp, "Is another process using the image [%s]?\n",
+                          opts->filename);
+        goto out_unlock;
+    }
+    if (opts->has_nocow && opts->nocow) {
+        int attr;
+
+        /* Best effort (btrfs): failure does not fail the creation */
+        if (ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0) {
+            attr |= FS_NOCOW_FL;
+            ioctl(fd, FS_IOC_SETFLAGS, &attr);
+        }
+    }
+    /* Empty the file, then grow it with the requested preallocation */
+    t.fd = fd;
+    t.offset = 0;
+    ret = thread_pool_submit_co(raw_truncate_fn, &t);
+    if (ret >= 0) {
+        t.offset = opts->size;
+        t.prealloc = prealloc;
+        ret = thread_pool_submit_co(raw_truncate_fn, &t);
+    }
+    if (ret < 0) {
+        if (!t.errmsg) {
+            error_setg(errp, "Unsupported preallocation mode: %s",
+                       PreallocMode_str(prealloc));
+        } else if (t.with_errno) {
+            error_setg_errno(errp, -ret, "%s", t.errmsg);
+        } else {
+            error_setg(errp, "%s", t.errmsg);
+        }
+    }
+
+out_unlock:
+    raw_lock_apply_bytes(&lock, fd, 0, 0, true, &local_err);
+    if (local_err) {
+        warn_report_err(local_err);
+    }
+out_close:
+    if (close(fd) != 0 && ret == 0) {
+        ret = -errno;
+        error_setg_errno(errp, -ret, "Could not close the new file");
+    }
+    return ret;
 }
 
 /* ---- the drivers ---- */
@@ -1142,6 +1328,7 @@ BlockDriver bdrv_file = {
     .bdrv_co_block_status = raw_co_block_status,
     .bdrv_co_copy_range_from = raw_co_copy_range_from,
     .bdrv_co_copy_range_to = raw_co_copy_range_to,
+    .bdrv_co_create = raw_co_create,
     .bdrv_co_truncate = raw_co_truncate,
     .bdrv_getlength = raw_getlength,
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,

@@ -619,12 +619,107 @@ static void test_lock_conflicts(void)
     bdrv_unref(a);
 }
 
+/* ---- auto-read-only ---- */
+
+/* O_RDONLY/O_RDWR of our descriptor of path (-1: none open) */
+static int fd_access_mode(const char *path)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *name;
+    int mode = -1;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        g_autofree char *link = g_strdup_printf("/proc/self/fd/%s", name);
+        g_autofree char *target = g_file_read_link(link, NULL);
+
+        if (target && !strcmp(target, path)) {
+            int flags = fcntl(atoi(name), F_GETFL);
+
+            g_assert_cmpint(mode, ==, -1);  /* only one */
+            mode = flags & O_ACCMODE;
+        }
+    }
+    return mode;
+}
+
+static void test_auto_read_only(void)
+{
+    g_autofree char *path = make_image("aro", 64 * KiB, 0, 0);
+    g_autofree char *imm = make_image("aro-immutable", 64 * KiB, 0, 64 * KiB);
+    g_autofree char *chattr = g_strdup_printf("chattr +i %s", imm);
+    g_autofree char *unchattr = g_strdup_printf("chattr -i %s", imm);
+    g_autofree char *msg = g_strdup_printf(
+        "Could not open '%s': Operation not permitted", imm);
+    BlockDriverState *bs = open_file(path, "\"auto-read-only\": true",
+                                     &error_abort);
+    BlockBackend *r, *w;
+    uint64_t perm, unshared;
+    uint8_t buf[512];
+    Error *err = NULL;
+
+    /* read-only until someone writes, then read-write, then back */
+    g_assert_false(bdrv_is_read_only(bs));
+    g_assert_cmpint(fd_access_mode(path), ==, O_RDONLY);
+    r = blk_on(bs, BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL, &error_abort);
+    g_assert_cmpint(fd_access_mode(path), ==, O_RDONLY);
+    w = blk_on(bs, RW, BLK_PERM_ALL & ~BLK_PERM_RESIZE, &error_abort);
+    g_assert_cmpint(fd_access_mode(path), ==, O_RDWR);
+    /* the locks moved to the new description */
+    held_bytes(path, &perm, &unshared);
+    g_assert_cmphex(perm, ==, RW);
+    g_assert_cmphex(unshared, ==, BLK_PERM_RESIZE);
+    memset(buf, 0x3c, sizeof(buf));
+    g_assert_cmpint(blk_pwrite(w, 0, 512, buf, 0), ==, 0);
+    blk_unref(w);
+    g_assert_cmpint(fd_access_mode(path), ==, O_RDONLY);
+    held_bytes(path, &perm, &unshared);
+    g_assert_cmphex(perm, ==, BLK_PERM_CONSISTENT_READ);
+    g_assert_cmphex(unshared, ==, 0);
+    memset(buf, 0, sizeof(buf));
+    g_assert_cmpint(blk_pread(r, 0, 512, buf, 0), ==, 0);
+    g_assert_cmpint(buf[511], ==, 0x3c);
+    blk_unref(r);
+    bdrv_unref(bs);
+
+    /* a file we may not write: readers are fine, a writer is refused */
+    if (system(chattr) != 0) {
+        g_test_skip("chattr +i not possible here");
+        return;
+    }
+    bs = open_file(imm, "\"auto-read-only\": true", &error_abort);
+    r = blk_on(bs, BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL, &error_abort);
+    g_assert_cmpint(blk_pread(r, 0, 512, buf, 0), ==, 0);
+    g_assert_cmpint(buf[0], ==, 0x5a);
+    g_assert_null(blk_on(bs, RW, BLK_PERM_ALL, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, msg);
+    error_free(err);
+    err = NULL;
+    /* nothing changed for the reader */
+    g_assert_cmpint(fd_access_mode(imm), ==, O_RDONLY);
+    g_assert_cmpint(blk_pread(r, 512, 512, buf, 0), ==, 0);
+    blk_unref(r);
+    bdrv_unref(bs);
+    /* without auto-read-only the open itself fails */
+    g_assert_null(open_file(imm, "", &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, msg);
+    error_free(err);
+    g_assert_cmpint(system(unchattr), ==, 0);
+}
+
 /* ---- main ---- */
 
 static void rm_tmpdir(void)
 {
-    g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
+    g_autoptr(GDir) dir = NULL;
+    g_autofree char *imm = img_path("aro-immutable");
+    g_autofree char *unchattr = g_strdup_printf("chattr -i %s 2>/dev/null",
+                                                imm);
     const char *name;
+
+    if (g_file_test(imm, G_FILE_TEST_EXISTS) && system(unchattr) != 0) {
+        g_printerr("could not chattr -i %s\n", imm);
+    }
+    dir = g_dir_open(tmpdir, 0, NULL);
 
     while (dir && (name = g_dir_read_name(dir))) {
         g_autofree char *p = img_path(name);
@@ -664,6 +759,7 @@ int main(int argc, char **argv)
     g_test_add_func("/file-posix/open-errors", test_open_errors);
     g_test_add_func("/file-posix/lock/layout", test_lock_layout);
     g_test_add_func("/file-posix/lock/conflicts", test_lock_conflicts);
+    g_test_add_func("/file-posix/auto-read-only", test_auto_read_only);
     ret = g_test_run();
     rm_tmpdir();
     return ret;
