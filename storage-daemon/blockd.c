@@ -16,6 +16,7 @@
 #include "qemu/log.h"
 #include "block/block.h"
 #include "block/qmp-blockdev.h"
+#include "qemu/job.h"
 #include "monitor/chardev.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-events.h"
@@ -321,6 +322,8 @@ static void daemon_shutdown(ShutdownCause cause)
     /* Exports go first: they hold nodes and clients hold exports */
     blk_exp_close_all();
     nbd_server_stop();
+    /* Jobs hold nodes too: cancel them and wait before closing */
+    job_cancel_sync_all();
     bdrv_close_all();
     monitor_cleanup();
     chardev_cleanup_all();

@@ -48,6 +48,8 @@ typedef enum JobEvent {
     JOB_EVENT_PENDING,              /* entered PENDING */
     JOB_EVENT_READY,                /* entered READY (job_transition_to_ready) */
     JOB_EVENT_IDLE,                 /* the coroutine yielded (busy -> false) */
+    JOB_EVENT_USER_RESUME,          /* user resume (or cancel of a user-paused job) */
+    JOB_EVENT_FREE,                 /* last reference dropped, before freeing */
 } JobEvent;
 
 typedef void JobListenerFunc(Job *job, JobEvent event, void *opaque);
@@ -199,6 +201,8 @@ bool job_set_speed(Job *job, int64_t speed, Error **errp);
 void job_ratelimit_processed_bytes(Job *job, uint64_t n);
 /* Sleep as long as the limiter asks (wakeable by speed changes and cancel). */
 void coroutine_fn job_ratelimit_sleep(Job *job);
+/* Before dispatch: sleep until `bytes` more fit into the limit (then account them yourself). */
+void coroutine_fn job_ratelimit_wait(Job *job, uint64_t bytes);
 
 /* ---- queries ---- */
 
