@@ -229,6 +229,7 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
         if (ret == 0) {
             break;
         }
+        trace_nbd_reconnect_attempt_error(error_get_pretty(local_err));
         error_free(local_err);
         if (s->state == NBD_CLIENT_CONNECTING_WAIT &&
             qemu_clock_get_ns() >= s->reconnect_deadline_ns) {

@@ -15,6 +15,7 @@
 #include "qapi/qapi-visit.h"
 #include "qemu/aio.h"
 #include "qemu/log.h"
+#include "trace/control.h"
 
 typedef struct IOArgs {
     const char *format;         /* -f */
@@ -753,7 +754,7 @@ static BlockBackend *open_image(const char *image, const IOArgs *args,
 static void usage(FILE *f)
 {
     fprintf(f,
-"Usage: blockd-io [-f FMT] [-n] [-r] [-c CMD]... IMAGE\n"
+"Usage: blockd-io [-f FMT] [-n] [-r] [-T TRACE] [-c CMD]... IMAGE\n"
 "\n"
 "IMAGE is a file name, nbd://HOST[:PORT]/EXPORT,\n"
 "nbd+unix:///EXPORT?socket=PATH, or json:{BlockdevOptions}.\n"
@@ -762,6 +763,8 @@ static void usage(FILE *f)
 "  -n, --nocache      cache.direct=on (O_DIRECT for files)\n"
 "  -r, --read-only    open read-only\n"
 "  -c, --cmd CMD      run CMD (may be repeated; run in order)\n"
+"  -T, --trace [[enable=]PATTERN][,events=FILE][,file=FILE]\n"
+"                     enable trace events (as blockd's --trace)\n"
 "  -h, --help         this text\n"
 "\n"
 "Commands:\n"
@@ -789,6 +792,7 @@ int main(int argc, char **argv)
         { "nocache", no_argument, NULL, 'n' },
         { "read-only", no_argument, NULL, 'r' },
         { "cmd", required_argument, NULL, 'c' },
+        { "trace", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -799,7 +803,7 @@ int main(int argc, char **argv)
     int c;
     guint i;
 
-    while ((c = getopt_long(argc, argv, "f:nrc:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:nrc:T:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             args.format = optarg;
@@ -812,6 +816,12 @@ int main(int argc, char **argv)
             break;
         case 'c':
             g_ptr_array_add(cmds, optarg);
+            break;
+        case 'T':
+            if (!trace_opt_parse(optarg, &err)) {
+                error_report_err(err);
+                return 1;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -831,6 +841,9 @@ int main(int argc, char **argv)
     qemu_log_set_prefix("blockd-io");
     if (!qemu_init_main_loop(&err)) {
         error_report_err(err);
+        return 1;
+    }
+    if (!trace_init_backends()) {
         return 1;
     }
     bdrv_init();
