@@ -7,6 +7,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 #include "qapi/qapi-visit.h"
 #include "trace/trace-block.h"
 
@@ -902,6 +903,8 @@ static void bdrv_close(BlockDriverState *bs)
             bs->drv->bdrv_close(bs);
         }
     }
+    /* The driver stored its persistent bitmaps in bdrv_close */
+    bdrv_release_all_dirty_bitmaps(bs);
     for (l = bs->children; l; l = next) {
         next = l->next;
         bdrv_unref_child(bs, l->data);

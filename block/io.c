@@ -15,6 +15,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 #include "trace/trace-block.h"
 
 /* Fallback write-zeroes bounce buffer limit */
@@ -548,7 +549,6 @@ static void bdrv_write_done(BlockDriverState *bs, int64_t offset, int64_t bytes)
     if (bs->total_bytes_hint >= 0 && offset + bytes > bs->total_bytes_hint) {
         bs->total_bytes_hint = -1;
     }
-    /* Dirty bitmaps of bs are set here (dirty-bitmap issue) */
 }
 
 /* [offset, offset + bytes) aligned to align. */
@@ -747,6 +747,8 @@ int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes
                                    flags & ~BDRV_REQ_SERIALISING);
         }
     }
+    /* Once per request, at its end, even on failure (part may be written), as QEMU */
+    bdrv_set_dirty(bs, offset, bytes);
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
@@ -801,6 +803,8 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     if (total >= 0 && offset + bytes > total) {
         bytes = MAX(0, total - offset);
     }
+    /* Dirty bitmaps see the whole request, head and tail included, as QEMU */
+    bdrv_set_dirty(bs, offset, bytes);
     /* Discard is advisory: drop the unaligned head and tail */
     align = MAX(bs->bl.pdiscard_alignment, bs->bl.request_alignment);
     end = QEMU_ALIGN_DOWN(offset + bytes, align);
@@ -1199,6 +1203,7 @@ static int coroutine_fn bdrv_co_copy_range_internal(BdrvChild *src,
         if (ret == 0) {
             bdrv_write_done(dst->bs, dst_offset, bytes);
         }
+        bdrv_set_dirty(dst->bs, dst_offset, bytes);
         tracked_request_end(&req);
         bdrv_dec_in_flight(dst->bs);
     }
@@ -1302,6 +1307,7 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
     bs->total_bytes_hint = -1;
     if (ret == 0) {
         bs->write_gen++;
+        bdrv_dirty_bitmap_truncate(bs, offset);
         bdrv_parents_resize(bs);
     }
     tracked_request_end(&req);

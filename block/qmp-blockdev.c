@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 #include "block/qmp-blockdev.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-visit.h"
@@ -101,6 +102,7 @@ static BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat)
     info->cache->direct = !!(bs->open_flags & BDRV_O_NOCACHE);
     info->cache->no_flush = !!(bs->open_flags & BDRV_O_NO_FLUSH);
     info->write_threshold = 0;
+    info->dirty_bitmaps = bdrv_query_dirty_bitmaps(bs);
     return info;
 }
 
