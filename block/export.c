@@ -106,8 +106,8 @@ BlockExport *blk_exp_add(BlockExportOptions *opts, Error **errp)
     if (opts->has_writable && opts->writable) {
         perm |= BLK_PERM_WRITE;
     }
-    /* Like QEMU: an export shares everything with other users of the node */
-    blk = blk_new(perm, BLK_PERM_ALL);
+    /* Like QEMU's exports: nobody may resize the node under the clients' feet */
+    blk = blk_new(perm, BLK_PERM_ALL & ~BLK_PERM_RESIZE);
     desc = g_strdup_printf("block export '%s'", opts->id);
     blk_set_user_desc(blk, desc);
     g_free(desc);

@@ -60,6 +60,8 @@ int64_t coroutine_mixed_fn bdrv_getlength(BlockDriverState *bs)
     if (bs->drv->bdrv_getlength) {
         len = bs->drv->bdrv_getlength(bs);
         if (len >= 0) {
+            /* As in QEMU, a node's length is a whole number of sectors */
+            len = QEMU_ALIGN_UP(len, BDRV_SECTOR_SIZE);
             bs->total_bytes_hint = len;
         }
         return len;
