@@ -272,7 +272,7 @@ static int coroutine_fn nbd_co_ensure_connected(BDRVNBDState *s)
         }
         nbd_co_reconnect(s);
         if (s->state == NBD_CLIENT_CONNECTING_NOWAIT) {
-            return s->state == NBD_CLIENT_CONNECTED ? 0 : -EIO;
+            return -EIO;
         }
     }
     return 0;
@@ -674,10 +674,11 @@ static int coroutine_fn nbd_co_request(BlockDriverState *bs, NBDRequest *request
 {
     BDRVNBDState *s = bs->opaque;
     NBDClientRequest *req;
+    int64_t give_up_ns = -1;
     int ret;
 
     req = nbd_co_get_slot(s);
-    do {
+    for (;;) {
         res->error = 0;
         res->got_extent = false;
         ret = nbd_co_ensure_connected(s);
@@ -688,7 +689,21 @@ static int coroutine_fn nbd_co_request(BlockDriverState *bs, NBDRequest *request
         if (ret == 0) {
             ret = nbd_co_receive_reply(s, req, request, res);
         }
-    } while (ret < 0 && nbd_client_will_reconnect(s));
+        if (ret == 0 || !nbd_client_will_reconnect(s)) {
+            break;
+        }
+        /*
+         * Re-send on the next connection, but not for longer than
+         * reconnect-delay in total: a server that accepts and drops every
+         * connection must not keep the request forever.
+         */
+        if (give_up_ns < 0) {
+            give_up_ns = qemu_clock_get_ns() +
+                         (int64_t)s->reconnect_delay * NANOSECONDS_PER_SECOND;
+        } else if (qemu_clock_get_ns() >= give_up_ns) {
+            break;
+        }
+    }
     nbd_co_put_slot(s, req);
 
     if (ret < 0) {
