@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <signal.h>
 #include "block/nbd-client.h"
+#include "qemu/sockets.h"
 
 static AioContext *ctx;
 
@@ -322,10 +323,16 @@ static bool nbdkit_start(NbdkitServer *ns)
                        G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &ns->pid, NULL)) {
         return false;
     }
-    for (i = 0; i < 1000 && !g_file_test(ns->sock_path, G_FILE_TEST_EXISTS); i++) {
+    /* The socket file appears at bind(), before listen(): try connecting */
+    for (i = 0; i < 2000; i++) {
+        int fd = unix_connect(ns->sock_path, NULL);
+        if (fd >= 0) {
+            close(fd);
+            return true;
+        }
         g_usleep(10 * 1000);
     }
-    return g_file_test(ns->sock_path, G_FILE_TEST_EXISTS);
+    return false;
 }
 
 static void nbdkit_stop(NbdkitServer *ns)
