@@ -48,6 +48,45 @@ typedef struct BdrvTrackedRequest {
     GList link;                     /* in bs->tracked_requests */
 } BdrvTrackedRequest;
 
+/*
+ * Image check and repair (blockd-img check; QEMU's BdrvCheckResult).
+ * The driver counts what it found in result (zeroed by the caller); with
+ * fix it repairs and counts what it fixed (a repaired item is counted in
+ * *_fixed and no longer in corruptions/leaks).
+ */
+typedef enum BdrvCheckMode {
+    BDRV_FIX_LEAKS  = 1,
+    BDRV_FIX_ERRORS = 2,
+} BdrvCheckMode;
+
+typedef struct BlockFragInfo {
+    uint64_t allocated_clusters;
+    uint64_t total_clusters;
+    uint64_t fragmented_clusters;
+    uint64_t compressed_clusters;
+} BlockFragInfo;
+
+typedef struct BdrvCheckResult {
+    int corruptions;
+    int leaks;
+    int check_errors;               /* the check itself failed (I/O errors ...) */
+    int corruptions_fixed;
+    int leaks_fixed;
+    int64_t image_end_offset;       /* end of the last used host cluster, 0 unknown */
+    BlockFragInfo bfi;
+} BdrvCheckResult;
+
+/* An internal snapshot (QEMU's QEMUSnapshotInfo) */
+typedef struct QEMUSnapshotInfo {
+    char id_str[128];               /* unique snapshot id */
+    char name[256];                 /* user chosen name */
+    uint64_t vm_state_size;         /* VM state info size */
+    uint32_t date_sec;              /* UTC date of the snapshot */
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;         /* VM clock relative to boot */
+    uint64_t icount;                /* record/replay step, -1ULL when absent */
+} QEMUSnapshotInfo;
+
 struct BlockDriver {
     const char *format_name;
     int instance_size;
@@ -134,6 +173,46 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_remove_persistent_dirty_bitmap)(BlockDriverState *bs,
                                                                const char *name,
                                                                Error **errp);
+
+    /*
+     * Format probing (blockd-img without -f): a score for the first
+     * buf_size bytes of the file (0: not this format; raw: 1; formats
+     * with a magic: 100).
+     */
+    int (*bdrv_probe)(const uint8_t *buf, int buf_size, const char *filename);
+
+    /*
+     * blockd-img check [-r leaks|all]: check the image's metadata and, with
+     * fix, repair it.  Returns 0 when the check ran (its findings are in
+     * result) or -errno when it could not run at all.
+     */
+    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs, BdrvCheckResult *result,
+                                      BdrvCheckMode fix);
+
+    /*
+     * Internal snapshots (QEMU's names and meanings).  Called from a
+     * coroutine (they may yield for metadata I/O) with the node drained of
+     * other users.  create: sn_info->id_str empty means "pick the next
+     * free id" (and the driver fills it in); goto: revert the active
+     * state to the snapshot with that id or name; delete: by id and/or
+     * name (either may be NULL); list: *psn_info is a g_new array of the
+     * snapshots (the caller g_free()s it), returns their count or -errno.
+     */
+    int coroutine_fn (*bdrv_snapshot_create)(BlockDriverState *bs,
+                                             QEMUSnapshotInfo *sn_info);
+    int coroutine_fn (*bdrv_snapshot_goto)(BlockDriverState *bs,
+                                           const char *snapshot_id, Error **errp);
+    int coroutine_fn (*bdrv_snapshot_delete)(BlockDriverState *bs,
+                                             const char *snapshot_id,
+                                             const char *name, Error **errp);
+    int coroutine_fn (*bdrv_snapshot_list)(BlockDriverState *bs,
+                                           QEMUSnapshotInfo **psn_info);
+
+    /*
+     * blockd-img info's "format-specific" (qapi/block-img.json), or NULL
+     * when the format has nothing to report (errp set only on failure).
+     */
+    ImageInfoSpecific *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
 
     /* Zero/write flags the driver handles itself (else the core emulates) */
     BdrvRequestFlags supported_write_flags;
@@ -232,6 +311,12 @@ BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs, const char *child_
                                   Error **errp);
 void bdrv_root_unref_child(BdrvChild *child);
 int bdrv_child_try_set_perm(BdrvChild *c, uint64_t perm, uint64_t shared, Error **errp);
+/*
+ * Create a node of drv (a driver without a BlockdevOptions branch, e.g. a
+ * job's filter) with no children; node_name NULL generates one.
+ */
+BlockDriverState *bdrv_new_open_driver(BlockDriver *drv, const char *node_name,
+                                       int flags, Error **errp);
 /* Replace `from` by `to` in all of from's parents (mirror pivot, filter insertion). */
 bool bdrv_replace_node(BlockDriverState *from, BlockDriverState *to, Error **errp);
 /* Default child_perm implementations */
