@@ -12,6 +12,7 @@
 #include "qemu/osdep.h"
 #include "block/export.h"
 #include "block/nbd.h"
+#include "block/dirty-bitmap.h"
 #include "qapi/qapi-commands.h"
 #include "qemu/aio.h"
 #include "trace/trace-nbd.h"
@@ -80,12 +81,20 @@ struct NBDExport {
      */
     uint64_t data_start;
     uint64_t data_end;
+    /* bitmaps: qemu:dirty-bitmap:NAME contexts, ids NBD_META_ID_DIRTY_BITMAP + i */
+    BdrvDirtyBitmap **export_bitmaps;
+    char **export_bitmap_context_names;
+    size_t nr_export_bitmaps;
 };
+
+#define NBD_META_ID_DIRTY_BITMAP 2
 
 typedef struct NBDMetaContexts {
     NBDExport *exp;             /* the export they were chosen for */
     bool base_allocation;
     bool allocation_depth;
+    bool *bitmaps;              /* [nr_bitmaps] */
+    size_t nr_bitmaps;          /* exp->nr_export_bitmaps when chosen */
     unsigned count;
 } NBDMetaContexts;
 
@@ -234,6 +243,7 @@ static void nbd_client_free(NBDClient *client)
     if (client->handshake_timer) {
         timer_free(client->handshake_timer);
     }
+    g_free(client->contexts.bitmaps);
     if (client->exp) {
         client->exp->clients = g_list_remove(client->exp->clients, client);
         blk_exp_unref(&client->exp->common);
@@ -470,6 +480,7 @@ static void nbd_client_attach_export(NBDClient *client, NBDExport *exp)
     blk_exp_ref(&exp->common);
     exp->clients = g_list_prepend(exp->clients, client);
     if (client->contexts.exp != exp) {
+        g_free(client->contexts.bitmaps);
         memset(&client->contexts, 0, sizeof(client->contexts));
     }
 }
@@ -619,7 +630,31 @@ static int coroutine_fn nbd_negotiate_handle_export_name(NBDClient *client,
 typedef struct NBDMetaSelection {
     bool base_allocation;
     bool allocation_depth;
+    bool *bitmaps;              /* [exp->nr_export_bitmaps] */
 } NBDMetaSelection;
+
+/* qemu:dirty-bitmap:NAME (rest = NAME); an empty NAME lists them all */
+static void nbd_meta_parse_bitmap(NBDClient *client, NBDExport *exp, const char *rest,
+                                  NBDMetaSelection *sel)
+{
+    size_t skip = strlen(NBD_META_QEMU_DIRTY_BITMAP);
+
+    if (!*rest) {
+        if (client->opt == NBD_OPT_LIST_META_CONTEXT) {
+            for (size_t i = 0; i < exp->nr_export_bitmaps; i++) {
+                sel->bitmaps[i] = true;
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < exp->nr_export_bitmaps; i++) {
+        if (!strcmp(exp->export_bitmap_context_names[i] + skip, rest)) {
+            sel->bitmaps[i] = true;
+            return;
+        }
+    }
+    trace_nbd_negotiate_meta_query_skip("no dirty-bitmap match");
+}
 
 /* Parse one query into sel; unknown namespaces select nothing. */
 static void nbd_meta_parse_query(NBDClient *client, NBDExport *exp, const char *query,
@@ -641,6 +676,7 @@ static void nbd_meta_parse_query(NBDClient *client, NBDExport *exp, const char *
         const char *rest = query + 5;
         if (list && !*rest) {
             sel->allocation_depth = exp->allocation_depth;
+            nbd_meta_parse_bitmap(client, exp, "", sel);
             return;
         }
         if (!strcmp(rest, "allocation-depth")) {
@@ -652,8 +688,7 @@ static void nbd_meta_parse_query(NBDClient *client, NBDExport *exp, const char *
             return;
         }
         if (g_str_has_prefix(rest, "dirty-bitmap:")) {
-            /* Exported bitmaps arrive with the dirty-bitmap support */
-            trace_nbd_negotiate_meta_query_skip("no such bitmap");
+            nbd_meta_parse_bitmap(client, exp, rest + strlen("dirty-bitmap:"), sel);
             return;
         }
         trace_nbd_negotiate_meta_query_skip("unknown qemu context");
@@ -681,7 +716,9 @@ static int coroutine_fn nbd_negotiate_send_meta_context(NBDClient *client,
 static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayload *p)
 {
     g_autofree char *name = NULL;
+    g_autofree bool *bitmaps = NULL;
     NBDMetaSelection sel = { 0 };
+    unsigned nb_bitmaps = 0;
     uint32_t nb_queries;
     NBDExport *exp;
     int r, ret;
@@ -708,10 +745,12 @@ static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayl
                                           "export '%s' not present", name);
     }
     trace_nbd_negotiate_meta_context(nbd_opt_lookup(client->opt), name, nb_queries);
+    bitmaps = sel.bitmaps = g_new0(bool, exp->nr_export_bitmaps + 1);
 
     if (client->opt == NBD_OPT_LIST_META_CONTEXT && nb_queries == 0) {
         sel.base_allocation = true;
         sel.allocation_depth = exp->allocation_depth;
+        nbd_meta_parse_bitmap(client, exp, "", &sel);
     }
     for (uint32_t i = 0; i < nb_queries; i++) {
         g_autofree char *query = NULL;
@@ -748,11 +787,25 @@ static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayl
             return ret;
         }
     }
+    for (size_t i = 0; i < exp->nr_export_bitmaps; i++) {
+        if (!sel.bitmaps[i]) {
+            continue;
+        }
+        ret = nbd_negotiate_send_meta_context(client, exp->export_bitmap_context_names[i],
+                                              NBD_META_ID_DIRTY_BITMAP + i);
+        if (ret < 0) {
+            return ret;
+        }
+        nb_bitmaps++;
+    }
     if (client->opt == NBD_OPT_SET_META_CONTEXT) {
+        g_free(client->contexts.bitmaps);
         client->contexts.exp = exp;
         client->contexts.base_allocation = sel.base_allocation;
         client->contexts.allocation_depth = sel.allocation_depth;
-        client->contexts.count = sel.base_allocation + sel.allocation_depth;
+        client->contexts.bitmaps = g_steal_pointer(&bitmaps);
+        client->contexts.nr_bitmaps = exp->nr_export_bitmaps;
+        client->contexts.count = sel.base_allocation + sel.allocation_depth + nb_bitmaps;
     }
     return nbd_negotiate_send_rep(client, NBD_REP_ACK);
 }
@@ -1413,6 +1466,27 @@ static int coroutine_fn nbd_allocdepth_to_extents(NBDExport *exp, uint64_t offse
     return 0;
 }
 
+/* Clean and dirty extents of [offset, offset + bytes) of a bitmap, as QEMU */
+static void nbd_bitmap_to_extents(BdrvDirtyBitmap *bitmap, uint64_t offset,
+                                  uint64_t bytes, NBDExtents *ea)
+{
+    int64_t start, dirty_start, dirty_count;
+    int64_t end = offset + bytes;
+
+    for (start = offset;
+         bdrv_dirty_bitmap_next_dirty_area(bitmap, start, end, INT32_MAX,
+                                           &dirty_start, &dirty_count);
+         start = dirty_start + dirty_count) {
+        if ((dirty_start > start && !nbd_extents_add(ea, dirty_start - start, 0)) ||
+            !nbd_extents_add(ea, dirty_count, NBD_STATE_DIRTY)) {
+            return;
+        }
+    }
+    if (end > start) {
+        nbd_extents_add(ea, end - start, 0);
+    }
+}
+
 static int coroutine_fn nbd_co_send_extents(NBDClient *client, uint64_t cookie,
                                             NBDExtents *ea, bool last)
 {
@@ -1467,6 +1541,20 @@ static int coroutine_fn nbd_co_handle_block_status(NBDClient *client, NBDRequest
             return nbd_co_send_structured_error(client, r->cookie, -ret,
                                                 "can't get allocation depth");
         }
+        ret = nbd_co_send_extents(client, r->cookie, &ea, --remaining == 0);
+        g_free(ea.buf);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    for (size_t i = 0; i < MIN(exp->nr_export_bitmaps, client->contexts.nr_bitmaps); i++) {
+        NBDExtents ea;
+
+        if (!client->contexts.bitmaps[i]) {
+            continue;
+        }
+        nbd_extents_init(&ea, NBD_META_ID_DIRTY_BITMAP + i, max);
+        nbd_bitmap_to_extents(exp->export_bitmaps[i], r->from, r->len, &ea);
         ret = nbd_co_send_extents(client, r->cookie, &ea, --remaining == 0);
         g_free(ea.buf);
         if (ret < 0) {
@@ -1664,6 +1752,75 @@ void nbd_client_shutdown(NBDClient *client)
 /* ------------------------------------------------------------------ */
 /* The `nbd` export driver                                             */
 
+/*
+ * The bitmaps given to block-export-add (by name down the exported node's
+ * chain, or by node and name), as QEMU checks them; marked busy while
+ * exported.
+ */
+static int nbd_export_find_bitmaps(NBDExport *exp, BlockBackend *blk,
+                                   BlockDirtyBitmapOrStrList *list, bool readonly,
+                                   Error **errp)
+{
+    size_t n = 0;
+
+    for (BlockDirtyBitmapOrStrList *l = list; l; l = l->next) {
+        n++;
+    }
+    exp->export_bitmaps = g_new0(BdrvDirtyBitmap *, n);
+    exp->export_bitmap_context_names = g_new0(char *, n + 1);
+    for (BlockDirtyBitmapOrStrList *l = list; l; l = l->next) {
+        BlockDirtyBitmapOrStr *b = l->value;
+        BdrvDirtyBitmap *bm = NULL;
+        const char *bm_name;
+
+        if (b->type == QTYPE_QSTRING) {
+            BlockDriverState *bs = blk_bs(blk);
+
+            bm_name = b->u.local;
+            for (; bs && !bm; bs = bdrv_filter_or_cow_bs(bs)) {
+                bm = bdrv_find_dirty_bitmap(bs, bm_name);
+                if (bm) {
+                    break;
+                }
+            }
+            if (!bm) {
+                error_setg(errp, "Bitmap '%s' is not found", bm_name);
+                goto fail;
+            }
+            if (readonly && bdrv_is_writable(bs) && bdrv_dirty_bitmap_enabled(bm)) {
+                error_setg(errp, "Enabled bitmap '%s' incompatible with readonly export",
+                           bm_name);
+                goto fail;
+            }
+        } else {
+            bm_name = b->u.external->name;
+            bm = block_dirty_bitmap_lookup(b->u.external->node, bm_name, NULL, errp);
+            if (!bm) {
+                goto fail;
+            }
+        }
+        if (bdrv_dirty_bitmap_check(bm, BDRV_BITMAP_ALLOW_RO, errp)) {
+            goto fail;
+        }
+        exp->export_bitmaps[exp->nr_export_bitmaps] = bm;
+        exp->export_bitmap_context_names[exp->nr_export_bitmaps++] =
+            g_strdup_printf(NBD_META_QEMU_DIRTY_BITMAP "%s", bm_name);
+    }
+    /* Only once all are found: nothing to undo on failure */
+    for (size_t i = 0; i < exp->nr_export_bitmaps; i++) {
+        bdrv_dirty_bitmap_set_busy(exp->export_bitmaps[i], true);
+    }
+    return 0;
+
+fail:
+    g_strfreev(exp->export_bitmap_context_names);
+    exp->export_bitmap_context_names = NULL;
+    g_free(exp->export_bitmaps);
+    exp->export_bitmaps = NULL;
+    exp->nr_export_bitmaps = 0;
+    return -ENOENT;
+}
+
 static int nbd_export_create(BlockExport *blk_exp, BlockExportOptions *opts, Error **errp)
 {
     NBDExport *exp = container_of(blk_exp, NBDExport, common);
@@ -1671,6 +1828,7 @@ static int nbd_export_create(BlockExport *blk_exp, BlockExportOptions *opts, Err
     const char *name = arg->name ? arg->name : opts->node_name;
     bool readonly = !(opts->has_writable && opts->writable);
     int64_t size;
+    int ret;
 
     if (!nbd_server_is_running()) {
         error_setg(errp, "NBD server not running");
@@ -1693,19 +1851,9 @@ static int nbd_export_create(BlockExport *blk_exp, BlockExportOptions *opts, Err
         error_setg_errno(errp, -size, "Failed to determine the NBD export's length");
         return size;
     }
-    for (BlockDirtyBitmapOrStrList *l = arg->bitmaps; l; l = l->next) {
-        BlockDirtyBitmapOrStr *b = l->value;
-
-        /* No node holds dirty bitmaps before the dirty-bitmap support exists */
-        if (b->type == QTYPE_QSTRING) {
-            error_setg(errp, "Bitmap '%s' is not found", b->u.local);
-        } else {
-            if (!bdrv_lookup_bs(NULL, b->u.external->node, errp)) {
-                return -ENOENT;
-            }
-            error_setg(errp, "Dirty bitmap '%s' not found", b->u.external->name);
-        }
-        return -ENOENT;
+    ret = nbd_export_find_bitmaps(exp, blk_exp->blk, arg->bitmaps, readonly, errp);
+    if (ret < 0) {
+        return ret;
     }
 
     exp->name = g_strdup(name);
@@ -1749,6 +1897,11 @@ static void nbd_export_delete(BlockExport *blk_exp)
     NBDExport *exp = container_of(blk_exp, NBDExport, common);
 
     assert(!exp->clients);
+    for (size_t i = 0; i < exp->nr_export_bitmaps; i++) {
+        bdrv_dirty_bitmap_set_busy(exp->export_bitmaps[i], false);
+    }
+    g_free(exp->export_bitmaps);
+    g_strfreev(exp->export_bitmap_context_names);
     nbd_exports = g_list_remove(nbd_exports, exp);
     g_free(exp->name);
     g_free(exp->description);
