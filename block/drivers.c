@@ -11,6 +11,7 @@ extern BlockDriver bdrv_null_aio;
 extern BlockDriver bdrv_nbd;
 extern BlockDriver bdrv_file;
 extern BlockDriver bdrv_host_device;
+extern BlockDriver bdrv_qcow2;
 
 void bdrv_init(void)
 {
@@ -22,6 +23,7 @@ void bdrv_init(void)
         &bdrv_null_co,
         &bdrv_null_aio,
         &bdrv_nbd,
+        &bdrv_qcow2,
     };
     size_t i;
 

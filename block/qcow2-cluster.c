@@ -1,0 +1,818 @@
+/*
+ * qcow2-cluster.c: qcow2 guest -> host cluster mapping.
+ *
+ * The active L1 table (in memory) points at L2 tables, read in slices
+ * through the L2 cache.  Here: lookups for reads and block status, L2
+ * table allocation (with COW of shared tables), L1 growth, allocation of
+ * data clusters for writes (in-flight allocations tracked so that writes
+ * to the same clusters serialise), linking new clusters into L2 after the
+ * data and COW are written, compressed clusters, discard and zero
+ * clusters.  All with s->lock held.
+ */
+#include "qemu/osdep.h"
+#include "block/qcow2.h"
+#include "trace/trace-block.h"
+
+/* ---- entry types ---- */
+
+QCow2ClusterType qcow2_get_cluster_type(BlockDriverState *bs, uint64_t l2_entry)
+{
+    if (l2_entry & QCOW_OFLAG_COMPRESSED) {
+        return QCOW2_CLUSTER_COMPRESSED;
+    } else if (l2_entry & QCOW_OFLAG_ZERO) {
+        return (l2_entry & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_ZERO_ALLOC :
+                                               QCOW2_CLUSTER_ZERO_PLAIN;
+    } else if (!(l2_entry & L2E_OFFSET_MASK)) {
+        return QCOW2_CLUSTER_UNALLOCATED;
+    }
+    return QCOW2_CLUSTER_NORMAL;
+}
+
+void qcow2_parse_compressed_l2_entry(BlockDriverState *bs, uint64_t l2_entry,
+                                     uint64_t *coffset, int *csize)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int nb_csectors;
+
+    assert(qcow2_get_cluster_type(bs, l2_entry) == QCOW2_CLUSTER_COMPRESSED);
+    *coffset = l2_entry & s->cluster_offset_mask;
+    nb_csectors = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+    *csize = nb_csectors * 512 - (*coffset & 511);
+}
+
+/* ---- L1 table ---- */
+
+int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t buf[512 / sizeof(uint64_t)];
+    int start = QEMU_ALIGN_DOWN(l1_index, (int)ARRAY_SIZE(buf));
+    int n = MIN((int)ARRAY_SIZE(buf), s->l1_size - start);
+    int i, ret;
+
+    for (i = 0; i < n; i++) {
+        buf[i] = GUINT64_TO_BE(s->l1_table[start + i]);
+    }
+    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ACTIVE_L1,
+                                        s->l1_table_offset + 8 * start, 8 * n);
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_co_pwrite(bs->file, s->l1_table_offset + 8 * start, 8 * n, buf, 0);
+}
+
+int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
+                                     bool exact_size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t max = QCOW2_MAX_L1_SIZE / sizeof(uint64_t);
+    uint64_t new_size, i;
+    int64_t new_offset, old_offset = s->l1_table_offset;
+    int old_size = s->l1_size;
+    uint64_t *new_table, *be_table;
+    size_t bytes;
+    uint8_t hdr[12];
+    int ret;
+
+    if (min_size <= (uint64_t)s->l1_size) {
+        return 0;
+    }
+    if (min_size > max) {
+        return -EFBIG;
+    }
+    if (exact_size) {
+        new_size = min_size;
+    } else {
+        new_size = MAX(s->l1_size, 1);
+        while (min_size > new_size) {
+            new_size = (new_size * 3 + 1) / 2;
+        }
+        new_size = MIN(new_size, max);
+    }
+    trace_qcow2_grow_l1_table(bs, s->l1_size, new_size);
+    bytes = ROUND_UP(new_size * sizeof(uint64_t), 512);
+    new_table = g_try_malloc0(bytes);
+    be_table = qemu_try_memalign(4096, bytes);
+    if (!new_table || !be_table) {
+        g_free(new_table);
+        qemu_vfree(be_table);
+        return -ENOMEM;
+    }
+    memcpy(new_table, s->l1_table, (size_t)s->l1_size * sizeof(uint64_t));
+
+    new_offset = qcow2_alloc_clusters(bs, new_size * sizeof(uint64_t));
+    if (new_offset < 0) {
+        ret = new_offset;
+        goto fail;
+    }
+    /* The new table's refcounts first */
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        goto fail_free;
+    }
+    ret = qcow2_pre_write_overlap_check(bs, 0, new_offset, bytes);
+    if (ret < 0) {
+        goto fail_free;
+    }
+    for (i = 0; i < bytes / sizeof(uint64_t); i++) {
+        be_table[i] = GUINT64_TO_BE(new_table[i]);
+    }
+    ret = bdrv_co_pwrite(bs->file, new_offset, bytes, be_table, 0);
+    if (ret < 0) {
+        goto fail_free;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        goto fail_free;
+    }
+    *(uint32_t *)hdr = GUINT32_TO_BE(new_size);
+    *(uint64_t *)(hdr + 4) = GUINT64_TO_BE(new_offset);
+    ret = bdrv_co_pwrite(bs->file, offsetof(QCowHeader, l1_size), sizeof(hdr),
+                         hdr, 0);
+    if (ret < 0) {
+        goto fail_free;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        goto fail_free;
+    }
+    g_free(s->l1_table);
+    s->l1_table = new_table;
+    s->l1_table_offset = new_offset;
+    s->l1_size = new_size;
+    qemu_vfree(be_table);
+    qcow2_free_clusters(bs, old_offset, (uint64_t)old_size * sizeof(uint64_t),
+                        QCOW2_DISCARD_OTHER);
+    return 0;
+
+fail_free:
+    qcow2_free_clusters(bs, new_offset, new_size * sizeof(uint64_t),
+                        QCOW2_DISCARD_OTHER);
+fail:
+    g_free(new_table);
+    qemu_vfree(be_table);
+    return ret;
+}
+
+/* ---- L2 tables ---- */
+
+/* Check an L2 table offset from the L1 table: -EIO (corruption) if bad */
+static int check_l2_offset(BlockDriverState *bs, uint64_t l2_offset, int l1_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (offset_into_cluster(s, l2_offset)) {
+        qcow2_signal_corruption(bs, true, -1, -1, "L2 table offset %#" PRIx64
+                                " unaligned (L1 index: %#x)", l2_offset,
+                                l1_index);
+        return -EIO;
+    }
+    if (l2_offset + s->cluster_size > (uint64_t)s->file_end_hint) {
+        qcow2_signal_corruption(bs, true, l2_offset, s->cluster_size,
+                                "L2 table offset %#" PRIx64 " beyond the end "
+                                "of the image file (L1 index: %#x)",
+                                l2_offset, l1_index);
+        return -EIO;
+    }
+    return 0;
+}
+
+/*
+ * Give L1 entry l1_index a new L2 table of its own: a copy of the old
+ * (shared) one, or zeroes.  The table is written and flushed (after its
+ * refcount) before the L1 entry points at it.
+ */
+static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t old_l2_offset = s->l1_table[l1_index] & L1E_OFFSET_MASK;
+    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t);
+    int n_slices = s->cluster_size / slice_bytes;
+    int64_t l2_offset;
+    int i, ret;
+
+    trace_qcow2_l2_allocate(bs, l1_index);
+    l2_offset = qcow2_alloc_clusters(bs, s->cluster_size);
+    if (l2_offset < 0) {
+        return l2_offset;
+    }
+    if (l2_offset == 0) {
+        qcow2_signal_corruption(bs, true, l2_offset, s->cluster_size,
+                                "Preventing invalid allocation of L2 table at "
+                                "offset 0");
+        return -EIO;
+    }
+    if (!s->use_lazy_refcounts) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+    for (i = 0; i < n_slices; i++) {
+        void *new_slice, *old_slice;
+
+        ret = qcow2_cache_get_empty(bs, s->l2_table_cache,
+                                    l2_offset + (uint64_t)i * slice_bytes,
+                                    &new_slice);
+        if (ret < 0) {
+            goto fail;
+        }
+        if (old_l2_offset) {
+            ret = qcow2_cache_get(bs, s->l2_table_cache,
+                                  old_l2_offset + (uint64_t)i * slice_bytes,
+                                  &old_slice);
+            if (ret < 0) {
+                qcow2_cache_put(s->l2_table_cache, &new_slice);
+                goto fail;
+            }
+            memcpy(new_slice, old_slice, slice_bytes);
+            qcow2_cache_put(s->l2_table_cache, &old_slice);
+        } else {
+            memset(new_slice, 0, slice_bytes);
+        }
+        qcow2_cache_entry_mark_dirty(s->l2_table_cache, new_slice);
+        qcow2_cache_put(s->l2_table_cache, &new_slice);
+    }
+    trace_qcow2_l2_allocate_write_l2(bs, l1_index);
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret < 0) {
+        goto fail;
+    }
+    trace_qcow2_l2_allocate_write_l1(bs, l1_index);
+    s->l1_table[l1_index] = l2_offset | QCOW_OFLAG_COPIED;
+    ret = qcow2_write_l1_entry(bs, l1_index);
+    if (ret < 0) {
+        s->l1_table[l1_index] = old_l2_offset;
+        goto fail;
+    }
+    if (old_l2_offset) {
+        qcow2_free_clusters(bs, old_l2_offset, s->cluster_size,
+                            QCOW2_DISCARD_OTHER);
+    }
+    trace_qcow2_l2_allocate_done(bs, l1_index, 0);
+    return 0;
+
+fail:
+    for (i = 0; i < n_slices; i++) {
+        qcow2_cache_discard(s->l2_table_cache, l2_offset + (uint64_t)i * slice_bytes);
+    }
+    qcow2_free_clusters(bs, l2_offset, s->cluster_size, QCOW2_DISCARD_ALWAYS);
+    trace_qcow2_l2_allocate_done(bs, l1_index, ret);
+    return ret;
+}
+
+int coroutine_fn qcow2_get_l2_slice(BlockDriverState *bs, uint64_t offset,
+                                    bool alloc, uint64_t **l2_slice,
+                                    int *l2_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int l1_index = offset_to_l1_index(s, offset);
+    uint64_t l2_offset;
+    int idx, ret;
+
+    *l2_slice = NULL;
+    if (l1_index >= s->l1_size) {
+        if (!alloc) {
+            return 0;
+        }
+        ret = qcow2_grow_l1_table(bs, l1_index + 1, false);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    l2_offset = s->l1_table[l1_index] & L1E_OFFSET_MASK;
+    if (l2_offset) {
+        ret = check_l2_offset(bs, l2_offset, l1_index);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (alloc && (!l2_offset || !(s->l1_table[l1_index] & QCOW_OFLAG_COPIED))) {
+        ret = l2_allocate(bs, l1_index);
+        if (ret < 0) {
+            return ret;
+        }
+        l2_offset = s->l1_table[l1_index] & L1E_OFFSET_MASK;
+    }
+    if (!l2_offset) {
+        return 0;
+    }
+    idx = offset_to_l2_index(s, offset);
+    ret = qcow2_cache_get(bs, s->l2_table_cache,
+                          l2_offset + (uint64_t)(idx & ~(s->l2_slice_size - 1)) *
+                                      sizeof(uint64_t),
+                          (void **)l2_slice);
+    if (ret < 0) {
+        return ret;
+    }
+    *l2_index = idx & (s->l2_slice_size - 1);
+    return 0;
+}
+
+/* ---- lookups ---- */
+
+/* Check the host cluster of a NORMAL/ZERO_ALLOC entry; -EIO on corruption */
+static int check_data_cluster(BlockDriverState *bs, uint64_t l2_entry,
+                              uint64_t guest_offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t host = l2_entry & L2E_OFFSET_MASK;
+
+    if (offset_into_cluster(s, host)) {
+        qcow2_signal_corruption(bs, true, -1, -1, "Cluster allocation offset %#"
+                                PRIx64 " unaligned (guest offset: %#" PRIx64 ")",
+                                host, guest_offset);
+        return -EIO;
+    }
+    if (qcow2_get_cluster_type(bs, l2_entry) == QCOW2_CLUSTER_NORMAL &&
+        host >= (uint64_t)s->file_end_hint) {
+        qcow2_signal_corruption(bs, true, host, s->cluster_size,
+                                "Data cluster offset %#" PRIx64 " beyond the "
+                                "end of the image file (guest offset: %#"
+                                PRIx64 ")", host, guest_offset);
+        return -EIO;
+    }
+    return 0;
+}
+
+int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t *bytes, uint64_t *host_offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t offset_in_cluster = offset_into_cluster(s, offset);
+    uint64_t bytes_needed = *bytes + offset_in_cluster;
+    uint64_t bytes_available, l2_entry, nb, i;
+    uint64_t *slice;
+    int l2_index, ret;
+    QCow2ClusterType type;
+
+    *host_offset = 0;
+    bytes_available = (uint64_t)(s->l2_slice_size - offset_to_l2_slice_index(s, offset))
+                      << s->cluster_bits;
+    bytes_needed = MIN(bytes_needed, bytes_available);
+
+    ret = qcow2_get_l2_slice(bs, offset, false, &slice, &l2_index);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!slice) {
+        /* No L2 table: unallocated up to the end of the slice */
+        *bytes = bytes_needed - offset_in_cluster;
+        return QCOW2_CLUSTER_UNALLOCATED;
+    }
+    l2_entry = GUINT64_FROM_BE(slice[l2_index]);
+    type = qcow2_get_cluster_type(bs, l2_entry);
+    nb = size_to_clusters(s, bytes_needed);
+    switch (type) {
+    case QCOW2_CLUSTER_COMPRESSED:
+        *host_offset = l2_entry;
+        nb = 1;
+        break;
+    case QCOW2_CLUSTER_NORMAL:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        ret = check_data_cluster(bs, l2_entry, offset);
+        if (ret < 0) {
+            goto out;
+        }
+        *host_offset = (l2_entry & L2E_OFFSET_MASK) + offset_in_cluster;
+        for (i = 1; i < nb; i++) {
+            uint64_t e = GUINT64_FROM_BE(slice[l2_index + i]);
+
+            if (qcow2_get_cluster_type(bs, e) != type ||
+                (e & L2E_OFFSET_MASK) != (l2_entry & L2E_OFFSET_MASK) +
+                                         (i << s->cluster_bits)) {
+                break;
+            }
+        }
+        nb = i;
+        break;
+    default:
+        for (i = 1; i < nb; i++) {
+            if (qcow2_get_cluster_type(bs, GUINT64_FROM_BE(slice[l2_index + i])) !=
+                type) {
+                break;
+            }
+        }
+        nb = i;
+        break;
+    }
+    bytes_needed = MIN(bytes_needed, nb << s->cluster_bits);
+    *bytes = bytes_needed - offset_in_cluster;
+    ret = type;
+out:
+    qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+    return ret;
+}
+
+/* ---- allocations in flight ---- */
+
+/*
+ * Writes to clusters that an allocation in flight covers wait for it; a
+ * request starting before such an allocation is shortened to end there.
+ * Returns -EAGAIN after waiting (the caller looks again), 0 otherwise.
+ */
+static int coroutine_fn handle_dependencies(BlockDriverState *bs,
+                                            uint64_t offset, uint64_t *bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    GList *l;
+
+    for (l = s->cluster_allocs; l; l = l->next) {
+        QCowL2Meta *m = l->data;
+        uint64_t start = m->offset;
+        uint64_t end = start + ((uint64_t)m->nb_clusters << s->cluster_bits);
+
+        if (end <= offset || start >= offset + *bytes) {
+            continue;
+        }
+        if (offset < start) {
+            *bytes = start - offset;
+            continue;
+        }
+        trace_qcow2_handle_dependencies_wait(qemu_coroutine_self(), offset, start);
+        qemu_co_queue_wait(&m->dependent_requests, &s->lock);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+static QCowL2Meta *l2meta_new(BlockDriverState *bs, uint64_t guest_offset,
+                              uint64_t host_offset, int nb_clusters)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QCowL2Meta *m = g_new0(QCowL2Meta, 1);
+
+    m->offset = guest_offset;
+    m->alloc_offset = host_offset;
+    m->nb_clusters = nb_clusters;
+    qemu_co_queue_init(&m->dependent_requests);
+    m->link.data = m;
+    s->cluster_allocs = g_list_concat(&m->link, s->cluster_allocs);
+    return m;
+}
+
+void qcow2_alloc_meta_done(BlockDriverState *bs, QCowL2Meta *m)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->cluster_allocs = g_list_remove_link(s->cluster_allocs, &m->link);
+    qemu_co_queue_restart_all(&m->dependent_requests);
+    g_free(m);
+}
+
+static bool entry_is_copied_normal(BlockDriverState *bs, uint64_t e)
+{
+    return qcow2_get_cluster_type(bs, e) == QCOW2_CLUSTER_NORMAL &&
+           (e & QCOW_OFLAG_COPIED);
+}
+
+/* The old content of a cluster with this entry reads as zeroes */
+static bool cluster_reads_zero(BlockDriverState *bs, uint64_t e)
+{
+    QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
+
+    return type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC ||
+           (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing);
+}
+
+int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs, uint64_t offset,
+                                         uint64_t *bytes, uint64_t *host_offset,
+                                         QCowL2Meta **m)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t offset_in_cluster = offset_into_cluster(s, offset);
+    uint64_t cur_bytes, l2_entry, nb, i, written;
+    uint64_t *slice;
+    int64_t host;
+    int l2_index, ret;
+    bool cow_zero;
+
+    *m = NULL;
+again:
+    cur_bytes = *bytes;
+    ret = handle_dependencies(bs, offset, &cur_bytes);
+    if (ret == -EAGAIN) {
+        goto again;
+    }
+    ret = qcow2_get_l2_slice(bs, offset, true, &slice, &l2_index);
+    if (ret < 0) {
+        return ret;
+    }
+    nb = MIN(size_to_clusters(s, offset_in_cluster + cur_bytes),
+             (uint64_t)(s->l2_slice_size - l2_index));
+    l2_entry = GUINT64_FROM_BE(slice[l2_index]);
+
+    if (entry_is_copied_normal(bs, l2_entry)) {
+        /* Already ours: write in place */
+        ret = check_data_cluster(bs, l2_entry, offset);
+        if (ret < 0) {
+            qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+            return ret;
+        }
+        for (i = 1; i < nb; i++) {
+            uint64_t e = GUINT64_FROM_BE(slice[l2_index + i]);
+
+            if (!entry_is_copied_normal(bs, e) ||
+                (e & L2E_OFFSET_MASK) != (l2_entry & L2E_OFFSET_MASK) +
+                                         (i << s->cluster_bits)) {
+                break;
+            }
+        }
+        qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+        *host_offset = (l2_entry & L2E_OFFSET_MASK) + offset_in_cluster;
+        *bytes = MIN(cur_bytes, (i << s->cluster_bits) - offset_in_cluster);
+        trace_qcow2_handle_copied(qemu_coroutine_self(), offset, *host_offset,
+                                  *bytes);
+        return 0;
+    }
+
+    /* New clusters for every entry up to the next one that is already ours */
+    for (i = 1; i < nb; i++) {
+        if (entry_is_copied_normal(bs, GUINT64_FROM_BE(slice[l2_index + i]))) {
+            break;
+        }
+    }
+    nb = i;
+    cow_zero = cluster_reads_zero(bs, l2_entry) &&
+               cluster_reads_zero(bs, GUINT64_FROM_BE(slice[l2_index + nb - 1]));
+    qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+
+    host = qcow2_alloc_clusters(bs, nb << s->cluster_bits);
+    if (host < 0) {
+        return host;
+    }
+    if (host == 0) {
+        qcow2_signal_corruption(bs, true, 0, nb << s->cluster_bits,
+                                "Preventing invalid allocation of data "
+                                "cluster at offset 0");
+        return -EIO;
+    }
+    trace_qcow2_cluster_alloc_phys(qemu_coroutine_self(), host, nb);
+    written = MIN(cur_bytes, (nb << s->cluster_bits) - offset_in_cluster);
+    *m = l2meta_new(bs, start_of_cluster(s, offset), host, nb);
+    (*m)->cow_is_zero = cow_zero;
+    (*m)->cow_start.offset = 0;
+    (*m)->cow_start.nb_bytes = offset_in_cluster;
+    (*m)->cow_end.offset = offset_in_cluster + written;
+    (*m)->cow_end.nb_bytes = (nb << s->cluster_bits) - (offset_in_cluster + written);
+    *host_offset = host + offset_in_cluster;
+    *bytes = written;
+    trace_qcow2_handle_alloc(qemu_coroutine_self(), offset, host, nb);
+    return 0;
+}
+
+int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs, QCowL2Meta *m)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *old = NULL, *slice;
+    int l2_index, i, ret;
+
+    trace_qcow2_cluster_link_l2(qemu_coroutine_self(), m->nb_clusters);
+    if (s->use_lazy_refcounts) {
+        ret = qcow2_mark_dirty(bs);
+    } else {
+        ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
+                                         s->refcount_block_cache);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_get_l2_slice(bs, m->offset, true, &slice, &l2_index);
+    if (ret < 0) {
+        return ret;
+    }
+    assert(l2_index + m->nb_clusters <= s->l2_slice_size);
+    old = g_new(uint64_t, m->nb_clusters);
+    for (i = 0; i < m->nb_clusters; i++) {
+        old[i] = GUINT64_FROM_BE(slice[l2_index + i]);
+        slice[l2_index + i] = GUINT64_TO_BE((m->alloc_offset +
+                                             ((uint64_t)i << s->cluster_bits)) |
+                                            QCOW_OFLAG_COPIED);
+    }
+    qcow2_cache_entry_mark_dirty(s->l2_table_cache, slice);
+    qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+    /* The old clusters (COW from a snapshot, zero/compressed ones) go */
+    for (i = 0; i < m->nb_clusters; i++) {
+        if (qcow2_cluster_is_allocated(qcow2_get_cluster_type(bs, old[i]))) {
+            qcow2_free_any_cluster(bs, old[i], QCOW2_DISCARD_NEVER);
+        }
+    }
+    g_free(old);
+    return 0;
+}
+
+void coroutine_fn qcow2_alloc_cluster_abort(BlockDriverState *bs, QCowL2Meta *m)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (m->compressed_size) {
+        qcow2_free_clusters(bs, m->alloc_offset, m->compressed_size,
+                            QCOW2_DISCARD_NEVER);
+    } else {
+        qcow2_free_clusters(bs, m->alloc_offset,
+                            (uint64_t)m->nb_clusters << s->cluster_bits,
+                            QCOW2_DISCARD_NEVER);
+    }
+}
+
+/* ---- compressed clusters ---- */
+
+int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
+                                                       uint64_t offset,
+                                                       int compressed_size,
+                                                       QCowL2Meta **m)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t bytes;
+    int64_t host;
+    int ret;
+
+    assert(!offset_into_cluster(s, offset));
+    *m = NULL;
+    do {
+        bytes = s->cluster_size;
+        ret = handle_dependencies(bs, offset, &bytes);
+    } while (ret == -EAGAIN);
+
+    host = qcow2_alloc_bytes(bs, compressed_size);
+    if (host < 0) {
+        return host;
+    }
+    if ((uint64_t)host + compressed_size > (UINT64_C(1) << s->csize_shift)) {
+        qcow2_free_clusters(bs, host, compressed_size, QCOW2_DISCARD_NEVER);
+        return -EFBIG;
+    }
+    *m = l2meta_new(bs, offset, host, 1);
+    (*m)->compressed_size = compressed_size;
+    return 0;
+}
+
+int coroutine_fn qcow2_link_compressed_cluster(BlockDriverState *bs,
+                                               QCowL2Meta *m)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t host = m->alloc_offset;
+    uint64_t nb_csectors, old, entry, *slice;
+    int l2_index, ret;
+
+    if (!s->use_lazy_refcounts) {
+        ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
+                                         s->refcount_block_cache);
+    } else {
+        ret = qcow2_mark_dirty(bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_get_l2_slice(bs, m->offset, true, &slice, &l2_index);
+    if (ret < 0) {
+        return ret;
+    }
+    nb_csectors = ((host + m->compressed_size - 1) >> 9) - (host >> 9);
+    entry = QCOW_OFLAG_COMPRESSED | host | (nb_csectors << s->csize_shift);
+    old = GUINT64_FROM_BE(slice[l2_index]);
+    slice[l2_index] = GUINT64_TO_BE(entry);
+    qcow2_cache_entry_mark_dirty(s->l2_table_cache, slice);
+    qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+    if (qcow2_cluster_is_allocated(qcow2_get_cluster_type(bs, old))) {
+        qcow2_free_any_cluster(bs, old, QCOW2_DISCARD_NEVER);
+    }
+    return 0;
+}
+
+/* ---- discard and zero clusters ---- */
+
+/*
+ * Apply fn's new entry to each cluster of [offset, offset + bytes) (whole
+ * clusters), one L2 slice at a time; clusters whose entry changes from an
+ * allocated one are freed with the given discard type.
+ */
+typedef uint64_t EntryUpdateFunc(BlockDriverState *bs, uint64_t old, void *opaque);
+
+static int coroutine_fn update_entries(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, bool alloc_l2,
+                                       bool skip_missing_l2,
+                                       EntryUpdateFunc *fn, void *opaque,
+                                       Qcow2DiscardType type)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t end = offset + bytes;
+    int ret;
+
+    while (offset < end) {
+        uint64_t cur = end - offset, nb, i, *slice;
+        int l2_index;
+
+        ret = handle_dependencies(bs, offset, &cur);
+        if (ret == -EAGAIN) {
+            continue;
+        }
+        ret = qcow2_get_l2_slice(bs, offset, false, &slice, &l2_index);
+        if (ret < 0) {
+            return ret;
+        }
+        if (!slice && !skip_missing_l2 && alloc_l2) {
+            ret = qcow2_get_l2_slice(bs, offset, true, &slice, &l2_index);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+        nb = MIN(size_to_clusters(s, cur),
+                 (uint64_t)(s->l2_slice_size - offset_to_l2_slice_index(s, offset)));
+        if (!slice) {
+            offset += nb << s->cluster_bits;
+            continue;
+        }
+        if (!(s->l1_table[offset_to_l1_index(s, offset)] & QCOW_OFLAG_COPIED)) {
+            /* A shared L2 table: make it ours first */
+            qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+            ret = qcow2_get_l2_slice(bs, offset, true, &slice, &l2_index);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+        for (i = 0; i < nb; i++) {
+            uint64_t old = GUINT64_FROM_BE(slice[l2_index + i]);
+            uint64_t new = fn(bs, old, opaque);
+
+            if (new == old) {
+                continue;
+            }
+            slice[l2_index + i] = GUINT64_TO_BE(new);
+            qcow2_cache_entry_mark_dirty(s->l2_table_cache, slice);
+            if (qcow2_cluster_is_allocated(qcow2_get_cluster_type(bs, old)) &&
+                (old & L2E_OFFSET_MASK) != (new & L2E_OFFSET_MASK)) {
+                qcow2_free_any_cluster(bs, old, type);
+            } else if (qcow2_get_cluster_type(bs, old) == QCOW2_CLUSTER_COMPRESSED) {
+                qcow2_free_any_cluster(bs, old, type);
+            }
+        }
+        qcow2_cache_put(s->l2_table_cache, (void **)&slice);
+        offset += nb << s->cluster_bits;
+    }
+    return 0;
+}
+
+typedef struct DiscardOpaque {
+    bool full_discard;
+} DiscardOpaque;
+
+static uint64_t discard_entry(BlockDriverState *bs, uint64_t old, void *opaque)
+{
+    BDRVQcow2State *s = bs->opaque;
+    DiscardOpaque *d = opaque;
+    QCow2ClusterType type = qcow2_get_cluster_type(bs, old);
+
+    if (d->full_discard) {
+        return 0;
+    }
+    if (bs->backing || qcow2_cluster_is_allocated(type)) {
+        /* Reads must not fall through to the backing file afterwards */
+        return s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
+    }
+    return old;
+}
+
+int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, Qcow2DiscardType type,
+                                       bool full_discard)
+{
+    BDRVQcow2State *s = bs->opaque;
+    DiscardOpaque d = { .full_discard = full_discard };
+
+    trace_qcow2_cluster_discard(bs, offset, bytes, full_discard);
+    /* v2 with a backing file cannot hide the backing data: just deallocate */
+    return update_entries(bs, offset, bytes,
+                          !full_discard && bs->backing && s->qcow_version >= 3,
+                          false, discard_entry, &d, type);
+}
+
+static uint64_t zero_entry(BlockDriverState *bs, uint64_t old, void *opaque)
+{
+    int flags = *(int *)opaque;
+    QCow2ClusterType type = qcow2_get_cluster_type(bs, old);
+    bool allocated = qcow2_cluster_is_allocated(type);
+
+    if (type == QCOW2_CLUSTER_COMPRESSED ||
+        (allocated && ((flags & BDRV_REQ_MAY_UNMAP) || !(old & QCOW_OFLAG_COPIED)))) {
+        return QCOW_OFLAG_ZERO;
+    }
+    if (allocated) {
+        return old | QCOW_OFLAG_ZERO;
+    }
+    if (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing) {
+        return old;     /* reads zero already */
+    }
+    return QCOW_OFLAG_ZERO;
+}
+
+int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, int flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    assert(s->qcow_version >= 3);
+    trace_qcow2_cluster_zeroize(bs, offset, bytes, flags);
+    return update_entries(bs, offset, bytes, !!bs->backing, !bs->backing,
+                          zero_entry, &flags, QCOW2_DISCARD_REQUEST);
+}
