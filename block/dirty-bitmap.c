@@ -756,7 +756,7 @@ BdrvDirtyBitmap *block_dirty_bitmap_merge(const char *node, const char *target,
     BdrvDirtyBitmap *dst, *src, *anon, *ret = NULL;
 
     dst = block_dirty_bitmap_lookup(node, target, &bs, errp);
-    if (!dst) {
+    if (!dst || bdrv_dirty_bitmap_check(dst, BDRV_BITMAP_DEFAULT, errp)) {
         return NULL;
     }
     /* Sources are gathered in a scratch bitmap so dst changes all or nothing */
