@@ -1259,6 +1259,44 @@ fail:
     return NULL;
 }
 
+/*
+ * A node of a driver that has no BlockdevOptions branch (job filters such
+ * as mirror_top): no children yet, node_name NULL = auto-named.  The
+ * driver's bdrv_open, if any, is called with options == NULL.
+ */
+BlockDriverState *bdrv_new_open_driver(BlockDriver *drv, const char *node_name,
+                                       int flags, Error **errp)
+{
+    BlockDriverState *bs = bdrv_new();
+    int ret = 0;
+
+    if (!bdrv_assign_node_name(bs, node_name, errp)) {
+        all_bdrv_states = g_list_remove(all_bdrv_states, bs);
+        g_free(bs);
+        return NULL;
+    }
+    bs->drv = drv;
+    bs->open_flags = flags;
+    bs->read_only = !(flags & BDRV_O_RDWR);
+    bs->supported_write_flags = drv->supported_write_flags;
+    bs->supported_zero_flags = drv->supported_zero_flags;
+    bs->supported_truncate_flags = drv->supported_truncate_flags;
+    if (drv->instance_size) {
+        bs->opaque = g_malloc0(drv->instance_size);
+    }
+    if (drv->bdrv_open) {
+        ret = drv->bdrv_open(bs, NULL, flags, errp);
+    }
+    if (ret < 0) {
+        bs->drv = NULL;
+        bdrv_unref(bs);
+        return NULL;
+    }
+    bdrv_refresh_limits(bs, NULL);
+    bdrv_register_name(bs);
+    return bs;
+}
+
 BlockDriverState *bdrv_open_blockdev(BlockdevOptions *options, Error **errp)
 {
     return bdrv_open_inherit(options, errp);
