@@ -128,38 +128,6 @@ static int job_txn_apply(Job *job, int (*fn)(Job *))
     return rc;
 }
 
-/* ---- state machine ---- */
-
-static void job_state_transition(Job *job, JobStatus s1)
-{
-    JobStatus s0 = job->status;
-
-    assert(s1 >= 0 && s1 < JOB_STATUS__MAX);
-    trace_job_state_transition(job, job->ret,
-                               JobSTT[s0][s1] ? "allowed" : "disallowed",
-                               JobStatus_str(s0), JobStatus_str(s1));
-    assert(JobSTT[s0][s1]);
-    job->status = s1;
-    if (!job_is_internal(job) && s1 != s0) {
-        qapi_event_send_job_status_change(job->id, job->status);
-    }
-}
-
-int job_apply_verb(Job *job, JobVerb verb, Error **errp)
-{
-    JobStatus s0 = job->status;
-
-    assert(verb >= 0 && verb < JOB_VERB__MAX);
-    trace_job_apply_verb(job, JobStatus_str(s0), JobVerb_str(verb),
-                         JobVerbTable[verb][s0] ? "allowed" : "prohibited");
-    if (JobVerbTable[verb][s0]) {
-        return 0;
-    }
-    error_setg(errp, "Job '%s' in state '%s' cannot accept command verb '%s'",
-               job->id, JobStatus_str(s0), JobVerb_str(verb));
-    return -EPERM;
-}
-
 /* ---- listeners ---- */
 
 void job_add_listener(Job *job, JobListenerFunc *fn, void *opaque)
@@ -194,6 +162,41 @@ static void job_notify(Job *job, JobEvent event)
         next = s->next;
         l->fn(job, event, l->opaque);
     }
+}
+
+/* ---- state machine ---- */
+
+static void job_state_transition(Job *job, JobStatus s1)
+{
+    JobStatus s0 = job->status;
+
+    assert(s1 >= 0 && s1 < JOB_STATUS__MAX);
+    trace_job_state_transition(job, job->ret,
+                               JobSTT[s0][s1] ? "allowed" : "disallowed",
+                               JobStatus_str(s0), JobStatus_str(s1));
+    assert(JobSTT[s0][s1]);
+    job->status = s1;
+    if (s1 != s0) {
+        if (!job_is_internal(job)) {
+            qapi_event_send_job_status_change(job->id, job->status);
+        }
+        job_notify(job, JOB_EVENT_STATUS_CHANGE);
+    }
+}
+
+int job_apply_verb(Job *job, JobVerb verb, Error **errp)
+{
+    JobStatus s0 = job->status;
+
+    assert(verb >= 0 && verb < JOB_VERB__MAX);
+    trace_job_apply_verb(job, JobStatus_str(s0), JobVerb_str(verb),
+                         JobVerbTable[verb][s0] ? "allowed" : "prohibited");
+    if (JobVerbTable[verb][s0]) {
+        return 0;
+    }
+    error_setg(errp, "Job '%s' in state '%s' cannot accept command verb '%s'",
+               job->id, JobStatus_str(s0), JobVerb_str(verb));
+    return -EPERM;
 }
 
 /* ---- simple queries ---- */

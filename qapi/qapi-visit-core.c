@@ -3,6 +3,7 @@
  * checks, error messages in QEMU's wording and the built-in scalar types.
  */
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "qapi/visitor.h"
 
 /* ---- path names and errors ---- */
@@ -195,32 +196,9 @@ static bool keyval_parse_uint(json_object *in, const char *path, uint64_t *val,
 static bool keyval_parse_size(json_object *in, const char *path, uint64_t *val,
                               Error **errp)
 {
-    static const char suffixes[] = "BKMGTPE";
-    const char *s = json_object_get_string(in);
-    const char *p;
-    char *end;
-    double d;
-    uint64_t mul = 1;
-
-    errno = 0;
-    d = strtod(s, &end);
-    if (!*s || end == s || errno || d < 0 || strchr(s, '-')) {
-        goto fail;
+    if (qemu_strtosz(json_object_get_string(in), val) == 0) {
+        return true;
     }
-    if (*end) {
-        p = strchr(suffixes, g_ascii_toupper(*end));
-        if (!p || end[1]) {
-            goto fail;
-        }
-        mul = UINT64_C(1) << (10 * (p - suffixes));
-    }
-    if (d * mul >= 0x1p64 || (mul == 1 && d != (uint64_t)d)) {
-        goto fail;
-    }
-    *val = (uint64_t)(d * mul);
-    return true;
-
-fail:
     error_setg(errp, QERR_INVALID_PARAMETER_VALUE, path_or_null(path),
                "a non-negative number below 2^64");
     error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "

@@ -7,6 +7,7 @@
  * mismatch).
  */
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include <getopt.h>
 #include <signal.h>
 #include <json-c/json.h>
@@ -30,48 +31,12 @@ static BlockBackend *blk;
 /* "4096", "0x1000", "64k", "1M", "2G", "1T"; -1 on error */
 static int64_t cvtnum(const char *s)
 {
-    char *end;
     uint64_t v;
-    uint64_t mult = 1;
 
-    if (!*s || *s == '-') {
+    if (qemu_strtosz(s, &v) < 0 || v > INT64_MAX) {
         return -1;
     }
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || end == s) {
-        return -1;
-    }
-    switch (*end) {
-    case '\0':
-        break;
-    case 'b': case 'B':
-        mult = 1;
-        end++;
-        break;
-    case 'k': case 'K':
-        mult = KiB;
-        end++;
-        break;
-    case 'm': case 'M':
-        mult = MiB;
-        end++;
-        break;
-    case 'g': case 'G':
-        mult = GiB;
-        end++;
-        break;
-    case 't': case 'T':
-        mult = TiB;
-        end++;
-        break;
-    default:
-        return -1;
-    }
-    if (*end || v > (uint64_t)INT64_MAX / mult) {
-        return -1;
-    }
-    return v * mult;
+    return v;
 }
 
 /* qemu-io's human-readable sizes: "1 MiB", "1.500 KiB", "512 bytes" */

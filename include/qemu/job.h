@@ -50,6 +50,7 @@ typedef enum JobEvent {
     JOB_EVENT_IDLE,                 /* the coroutine yielded (busy -> false) */
     JOB_EVENT_USER_RESUME,          /* user resume (or cancel of a user-paused job) */
     JOB_EVENT_FREE,                 /* last reference dropped, before freeing */
+    JOB_EVENT_STATUS_CHANGE,        /* job->status changed (also internal jobs) */
 } JobEvent;
 
 typedef void JobListenerFunc(Job *job, JobEvent event, void *opaque);
