@@ -1,0 +1,270 @@
+/*
+ * blockd-img.c: the image tool, qemu-img's commands on blockd's block
+ * layer.  This file holds main() (subcommand dispatch, start-up of the
+ * event loop and the drivers) and the small runtime helpers every
+ * subcommand uses: running a coroutine, sizes, the progress bar.  The
+ * subcommands live in tools/img-*.c (docs/tools/blockd-img.md).
+ */
+#include "img-common.h"
+#include <signal.h>
+#include <math.h>
+#include "qemu/aio.h"
+#include "qemu/log.h"
+
+/* ---- coroutines from the command line ---- */
+
+typedef struct CoRun {
+    CoroutineEntry *fn;
+    void *opaque;
+    bool done;
+} CoRun;
+
+static void coroutine_fn co_run_entry(void *opaque)
+{
+    CoRun *r = opaque;
+
+    r->fn(r->opaque);
+    r->done = true;
+    aio_notify(qemu_get_aio_context());
+}
+
+void img_run_co(CoroutineEntry *fn, void *opaque)
+{
+    CoRun r = { .fn = fn, .opaque = opaque };
+
+    qemu_coroutine_enter(qemu_coroutine_create(co_run_entry, &r));
+    while (!r.done) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+}
+
+/* ---- sizes ---- */
+
+int64_t img_parse_size(const char *s)
+{
+    char *end;
+    double d;
+    uint64_t mult = 1;
+
+    if (!*s || *s == '-' || g_ascii_isspace(*s)) {
+        return -1;
+    }
+    errno = 0;
+    d = g_ascii_strtod(s, &end);
+    if (errno || end == s || d < 0) {
+        return -1;
+    }
+    switch (*end) {
+    case '\0':
+        break;
+    case 'b': case 'B':
+        end++;
+        break;
+    case 'k': case 'K':
+        mult = KiB;
+        end++;
+        break;
+    case 'm': case 'M':
+        mult = MiB;
+        end++;
+        break;
+    case 'g': case 'G':
+        mult = GiB;
+        end++;
+        break;
+    case 't': case 'T':
+        mult = TiB;
+        end++;
+        break;
+    case 'p': case 'P':
+        mult = TiB * 1024;
+        end++;
+        break;
+    case 'e': case 'E':
+        mult = TiB * 1024 * 1024;
+        end++;
+        break;
+    default:
+        return -1;
+    }
+    if (*end) {
+        return -1;
+    }
+    /* A fraction needs a unit (as qemu_strtosz: "1.5" alone is refused) */
+    if (mult == 1 && d != floor(d)) {
+        return -1;
+    }
+    d *= mult;
+    if (d >= (double)INT64_MAX) {
+        return -1;
+    }
+    return (int64_t)d;
+}
+
+char *img_size_to_str(uint64_t val)
+{
+    static const char *const suffixes[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+    int i;
+
+    /* The unit is the largest power of 1024 at most 1000 times val/1024 */
+    frexp(val / (1000.0 / 1024.0), &i);
+    i = (i - 1) / 10;
+    if (i < 0) {
+        i = 0;
+    }
+    if (i >= (int)ARRAY_SIZE(suffixes)) {
+        i = ARRAY_SIZE(suffixes) - 1;
+    }
+    return g_strdup_printf("%0.3g %sB", (double)val / (double)(1ULL << (i * 10)),
+                           suffixes[i]);
+}
+
+/* ---- progress bar ---- */
+
+static struct {
+    bool enabled;
+    double min_step;
+    double last;
+} progress;
+
+void img_progress_init(bool enabled, double min_step)
+{
+    progress.enabled = enabled;
+    progress.min_step = min_step;
+    progress.last = -1;
+}
+
+void img_progress_print(double percent)
+{
+    if (!progress.enabled) {
+        return;
+    }
+    if (percent > 100) {
+        percent = 100;
+    }
+    if (progress.last >= 0 && percent > 0 && percent < 100 &&
+        percent <= progress.last + progress.min_step) {
+        return;
+    }
+    progress.last = percent;
+    printf("    (%3.2f/100%%)\r", percent);
+    fflush(stdout);
+}
+
+void img_progress_end(void)
+{
+    if (progress.enabled) {
+        printf("\n");
+        fflush(stdout);
+    }
+}
+
+/* ---- main ---- */
+
+int img_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    error_report("%s", msg);
+    fprintf(stderr, "Try 'blockd-img --help' for more information\n");
+    return 1;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *syntax;
+} commands[] = {
+    { "bitmap", img_bitmap,
+      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | "
+      "--disable)... [-b SOURCE_FILE [-F SOURCE_FMT]] [-g GRANULARITY] "
+      "[-f FMT] FILENAME BITMAP" },
+    { "check", img_check,
+      "check [-q] [--output=human|json] [-f FMT] [-r [leaks | all]] [-U] "
+      "FILENAME" },
+    { "compare", img_compare,
+      "compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILENAME1 FILENAME2" },
+    { "convert", img_convert,
+      "convert [-c] [-p] [-q] [-n] [-f FMT] [-O OUTPUT_FMT] [-B BACKING_FILE "
+      "[-F BACKING_FMT]] [-o OPTIONS] [-S SPARSE_SIZE] [-m NUM_COROUTINES] [-W] "
+      "[-U] FILENAME [FILENAME2 [...]] OUTPUT_FILENAME" },
+    { "create", img_create,
+      "create [-q] [-f FMT] [-b BACKING_FILE [-F BACKING_FMT]] [-u] "
+      "[-o OPTIONS] FILENAME [SIZE]" },
+    { "info", img_info,
+      "info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILENAME" },
+    { "map", img_map,
+      "map [-f FMT] [--output=human|json] [--start-offset=OFFSET] "
+      "[--max-length=LEN] [-U] FILENAME" },
+    { "resize", img_resize,
+      "resize [-f FMT] [--shrink] [-q] FILENAME [+ | -]SIZE" },
+    { "snapshot", img_snapshot,
+      "snapshot [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] [-q] [-U] "
+      "FILENAME" },
+};
+
+static void help(void)
+{
+    size_t i;
+
+    printf("blockd-img: the blockd image tool (qemu-img's commands and "
+           "output)\n"
+           "usage: blockd-img [standard options] command [command options]\n"
+           "\n"
+           "Standard options:\n"
+           "  -h, --help         display this help and exit\n"
+           "  -V, --version      output version information and exit\n"
+           "\n"
+           "Command syntax:\n");
+    for (i = 0; i < ARRAY_SIZE(commands); i++) {
+        printf("  %s\n", commands[i].syntax);
+    }
+    printf("\n"
+           "Sizes take the suffixes k, M, G, T, P, E (powers of 1024).\n"
+           "Exit status: 0 on success, 1 on errors; check: 2 corruptions,\n"
+           "3 leaks, 63 format without checks; compare: 1 different, 2 error.\n"
+           "See docs/tools/blockd-img.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    Error *err = NULL;
+    const char *cmd;
+    size_t i;
+
+    signal(SIGPIPE, SIG_IGN);
+    qemu_log_set_prefix("blockd-img");
+    if (argc < 2) {
+        return img_usage_error("Not enough arguments");
+    }
+    cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        help();
+        return 0;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        printf("blockd-img (blockd), qemu-img compatible\n");
+        return 0;
+    }
+    if (!qemu_init_main_loop(&err)) {
+        error_report_err(err);
+        return 1;
+    }
+    bdrv_init();
+    for (i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (!strcmp(cmd, commands[i].name)) {
+            int ret;
+
+            /* getopt starts at argv[1]: the subcommand plays argv[0] */
+            optind = 0;
+            ret = commands[i].fn(argc - 1, argv + 1);
+            bdrv_close_all();
+            return ret;
+        }
+    }
+    return img_usage_error("Command not found: %s", cmd);
+}

@@ -1,0 +1,233 @@
+/*
+ * img-snapshot.c: "blockd-img snapshot" (qemu-img snapshot): list,
+ * create, apply and delete internal snapshots through the format
+ * driver's bdrv_snapshot_* callbacks, with qemu-img's messages.
+ */
+#include "img-common.h"
+#include <getopt.h>
+#include <sys/time.h>
+
+enum {
+    SNAPSHOT_LIST = 1,
+    SNAPSHOT_CREATE,
+    SNAPSHOT_APPLY,
+    SNAPSHOT_DELETE,
+};
+
+typedef struct SnapshotCo {
+    BlockDriverState *bs;
+    int action;
+    const char *name;
+    QEMUSnapshotInfo *sn;           /* create: in; list: out */
+    Error **errp;
+    int ret;
+} SnapshotCo;
+
+static void coroutine_fn snapshot_co(void *opaque)
+{
+    SnapshotCo *c = opaque;
+    const BlockDriver *drv = c->bs->drv;
+
+    switch (c->action) {
+    case SNAPSHOT_LIST:
+        c->ret = drv->bdrv_snapshot_list(c->bs, &c->sn);
+        break;
+    case SNAPSHOT_CREATE:
+        c->ret = drv->bdrv_snapshot_create(c->bs, c->sn);
+        break;
+    case SNAPSHOT_APPLY:
+        c->ret = drv->bdrv_snapshot_goto(c->bs, c->name, c->errp);
+        break;
+    case SNAPSHOT_DELETE: {
+        Error *local_err = NULL;
+
+        /* QEMU's bdrv_snapshot_delete_by_id_or_name(): an id first */
+        c->ret = drv->bdrv_snapshot_delete(c->bs, c->name, NULL, &local_err);
+        if (c->ret == -ENOENT || c->ret == -EINVAL) {
+            error_free(local_err);
+            local_err = NULL;
+            c->ret = drv->bdrv_snapshot_delete(c->bs, NULL, c->name, &local_err);
+        }
+        if (local_err) {
+            error_propagate(c->errp, local_err);
+        }
+        break;
+    }
+    }
+}
+
+/* The node that holds the snapshots: the format, or under a raw filter */
+static BlockDriverState *snapshot_bs(BlockDriverState *bs)
+{
+    while (bs && !bs->drv->bdrv_snapshot_list && bdrv_filter_bs(bs)) {
+        bs = bdrv_filter_bs(bs);
+    }
+    return bs;
+}
+
+static void dump_snapshots(BlockDriverState *bs)
+{
+    SnapshotCo c = { .bs = bs, .action = SNAPSHOT_LIST };
+    int i;
+
+    if (!bs->drv->bdrv_snapshot_list) {
+        return;
+    }
+    img_run_co(snapshot_co, &c);
+    if (c.ret <= 0) {
+        g_free(c.sn);
+        return;
+    }
+    printf("Snapshot list:\n");
+    img_snapshot_dump(NULL);
+    printf("\n");
+    for (i = 0; i < c.ret; i++) {
+        SnapshotInfo info = {
+            .id = c.sn[i].id_str,
+            .name = c.sn[i].name,
+            .vm_state_size = c.sn[i].vm_state_size,
+            .date_sec = c.sn[i].date_sec,
+            .date_nsec = c.sn[i].date_nsec,
+            .vm_clock_sec = c.sn[i].vm_clock_nsec / 1000000000,
+            .vm_clock_nsec = c.sn[i].vm_clock_nsec % 1000000000,
+            .has_icount = c.sn[i].icount != -1ULL,
+            .icount = c.sn[i].icount,
+        };
+
+        img_snapshot_dump(&info);
+        printf("\n");
+    }
+    g_free(c.sn);
+}
+
+int img_snapshot(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "force-share", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *name = NULL, *filename, *fmt = NULL;
+    bool quiet = false, force_share = false;
+    int action = 0;
+    BlockBackend *blk;
+    BlockDriverState *bs;
+    Error *err = NULL;
+    SnapshotCo co;
+    int ret = 0;
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":la:c:d:f:hqU", long_options, NULL)) != -1) {
+        switch (c) {
+        case ':':
+            return img_usage_error("option '%s' requires an argument",
+                                   argv[optind - 1]);
+        case '?':
+            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+        case 'h':
+            printf("Usage: blockd-img snapshot [-l | -a SNAPSHOT | -c SNAPSHOT | "
+                   "-d SNAPSHOT] [-q] [-U] FILENAME\n");
+            return 0;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'l':
+        case 'a':
+        case 'c':
+        case 'd':
+            if (action) {
+                return img_usage_error("Cannot mix '-l', '-a', '-c', '-d'");
+            }
+            action = c == 'l' ? SNAPSHOT_LIST : c == 'a' ? SNAPSHOT_APPLY :
+                     c == 'c' ? SNAPSHOT_CREATE : SNAPSHOT_DELETE;
+            name = c == 'l' ? NULL : optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        }
+    }
+    if (optind != argc - 1) {
+        return img_usage_error("Expecting one image file name");
+    }
+    filename = argv[optind];
+    if (force_share && action != SNAPSHOT_LIST && action) {
+        error_report("--force-share/-U is not allowed when modifying snapshots");
+        return 1;
+    }
+
+    blk = img_open(filename, fmt,
+                   IMG_OPEN_NO_BACKING | (force_share ? IMG_OPEN_SHARE : 0) |
+                   (action == SNAPSHOT_LIST || !action ? IMG_OPEN_QUIET :
+                    IMG_OPEN_RDWR), &err);
+    if (!blk) {
+        error_report_err(err);
+        return 1;
+    }
+    bs = snapshot_bs(blk_bs(blk));
+    co = (SnapshotCo) { .bs = bs, .action = action, .name = name, .errp = &err };
+
+    switch (action) {
+    case SNAPSHOT_LIST:
+        dump_snapshots(bs);
+        break;
+    case SNAPSHOT_CREATE: {
+        QEMUSnapshotInfo sn = { .icount = 0 };
+        struct timeval tv;
+
+        g_strlcpy(sn.name, name, sizeof(sn.name));
+        gettimeofday(&tv, NULL);
+        sn.date_sec = tv.tv_sec;
+        sn.date_nsec = tv.tv_usec * 1000;
+        co.sn = &sn;
+        if (bs->drv->bdrv_snapshot_create) {
+            img_run_co(snapshot_co, &co);
+        } else {
+            co.ret = -ENOTSUP;
+        }
+        if (co.ret) {
+            error_report("Could not create snapshot '%s': %d (%s)", name, co.ret,
+                         strerror(-co.ret));
+            ret = 1;
+        }
+        break;
+    }
+    case SNAPSHOT_APPLY:
+        if (bs->drv->bdrv_snapshot_goto) {
+            img_run_co(snapshot_co, &co);
+        } else {
+            error_setg(&err, "Block driver does not support snapshots");
+            co.ret = -ENOTSUP;
+        }
+        if (co.ret) {
+            if (!err) {
+                error_setg_errno(&err, -co.ret, "Failed to load snapshot");
+            }
+            error_prepend(&err, "Could not apply snapshot '%s': ", name);
+            error_report_err(err);
+            ret = 1;
+        }
+        break;
+    case SNAPSHOT_DELETE:
+        if (bs->drv->bdrv_snapshot_delete) {
+            img_run_co(snapshot_co, &co);
+        } else {
+            co.ret = -ENOENT;
+        }
+        if (co.ret) {
+            if (!err) {
+                error_setg(&err, "snapshot not found");
+            }
+            error_prepend(&err, "Could not delete snapshot '%s': ", name);
+            error_report_err(err);
+            ret = 1;
+        }
+        break;
+    }
+    (void)quiet;
+    img_close(blk);
+    return ret;
+}
