@@ -69,44 +69,38 @@ static const Qcow2Feature qcow2_known_features[] = {
       "raw external data" },
 };
 
-/* "Unsupported qcow2 feature(s): a, b" with the image's names (then ours) */
+/*
+ * QEMU's "Unsupported qcow2 feature(s): a, b, Unknown incompatible
+ * feature: <hex>" with the names from the image's table (then ours).
+ */
 static void report_unsupported_feature(Error **errp, GArray *table, uint64_t mask)
 {
     GString *names = g_string_new("");
     guint i;
-    int bit;
 
-    for (bit = 0; bit < 64; bit++) {
-        const char *name = NULL;
-        char buf[47];
+    for (i = 0; table && i < table->len; i++) {
+        Qcow2Feature *f = &g_array_index(table, Qcow2Feature, i);
 
-        if (!(mask & (UINT64_C(1) << bit))) {
-            continue;
+        if (f->type == QCOW2_FEAT_TYPE_INCOMPATIBLE && f->bit < 64 &&
+            (mask & (UINT64_C(1) << f->bit))) {
+            g_string_append_printf(names, "%s%.46s", names->len ? ", " : "",
+                                   f->name);
+            mask &= ~(UINT64_C(1) << f->bit);
         }
-        for (i = 0; table && i < table->len && !name; i++) {
-            Qcow2Feature *f = &g_array_index(table, Qcow2Feature, i);
+    }
+    for (i = 0; i < ARRAY_SIZE(qcow2_known_features); i++) {
+        const Qcow2Feature *f = &qcow2_known_features[i];
 
-            if (f->type == QCOW2_FEAT_TYPE_INCOMPATIBLE && f->bit == bit) {
-                memcpy(buf, f->name, sizeof(f->name));
-                buf[sizeof(f->name)] = '\0';
-                name = buf;
-            }
+        if (f->type == QCOW2_FEAT_TYPE_INCOMPATIBLE &&
+            (mask & (UINT64_C(1) << f->bit))) {
+            g_string_append_printf(names, "%s%.46s", names->len ? ", " : "",
+                                   f->name);
+            mask &= ~(UINT64_C(1) << f->bit);
         }
-        for (i = 0; i < ARRAY_SIZE(qcow2_known_features) && !name; i++) {
-            if (qcow2_known_features[i].type == QCOW2_FEAT_TYPE_INCOMPATIBLE &&
-                qcow2_known_features[i].bit == bit) {
-                name = qcow2_known_features[i].name;
-            }
-        }
-        if (names->len) {
-            g_string_append(names, ", ");
-        }
-        if (name) {
-            g_string_append(names, name);
-        } else {
-            g_string_append_printf(names, "Unknown incompatible feature: %" PRIx64,
-                                   UINT64_C(1) << bit);
-        }
+    }
+    if (mask) {
+        g_string_append_printf(names, "%sUnknown incompatible feature: %" PRIx64,
+                               names->len ? ", " : "", mask);
     }
     error_setg(errp, "Unsupported qcow2 feature(s): %s", names->str);
     g_string_free(names, true);
@@ -790,7 +784,7 @@ static int check_header(BlockDriverState *bs, QCowHeader *h, int flags,
         return -EINVAL;
     }
     if (h->crypt_method > 2) {
-        error_setg(errp, "Unsupported encryption method: %" PRIu32,
+        error_setg(errp, "Unsupported encryption method %" PRIu32,
                    h->crypt_method);
         return -EINVAL;
     }
@@ -939,7 +933,7 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
     }
     if (!table_offset_valid(s, h.refcount_table_offset,
                             h.refcount_table_clusters, s->cluster_size)) {
-        error_setg(errp, "Invalid reference count table offset");
+        error_setg(errp, "Reference count table offset invalid");
         ret = -EINVAL;
         goto out;
     }
@@ -948,12 +942,12 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
 
     /* Snapshot table */
     if (h.nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
-        error_setg(errp, "Too many snapshots");
+        error_setg(errp, "Snapshot table too large");
         ret = -EINVAL;
         goto out;
     }
     if (!table_offset_valid(s, h.snapshots_offset, h.nb_snapshots, 40)) {
-        error_setg(errp, "Invalid snapshot table offset");
+        error_setg(errp, "Snapshot table offset invalid");
         ret = -EINVAL;
         goto out;
     }
@@ -984,7 +978,7 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         goto out;
     }
     if (!table_offset_valid(s, h.l1_table_offset, h.l1_size, sizeof(uint64_t))) {
-        error_setg(errp, "Invalid L1 table offset");
+        error_setg(errp, "Active L1 table offset invalid");
         ret = -EINVAL;
         goto out;
     }
