@@ -78,7 +78,9 @@ static int coroutine_fn write_zeroes(ConvertState *s, int64_t offset, int64_t by
     if (s->has_zero_init || bytes == 0) {
         return 0;
     }
-    return blk_co_pwrite_zeroes(s->target, offset, bytes, BDRV_REQ_MAY_UNMAP);
+    /* -S 0 asks for a fully allocated target: zeroes must not unmap */
+    return blk_co_pwrite_zeroes(s->target, offset, bytes,
+                                s->min_sparse ? BDRV_REQ_MAY_UNMAP : 0);
 }
 
 /* Write buf at offset, skipping (or zero-writing) zero runs of min_sparse */
@@ -463,6 +465,9 @@ int img_convert(int argc, char **argv)
     }
     s.target_has_backing = !!out_baseimg;
     s.has_zero_init = skip_create ? target_is_zero : !s.target_has_backing;
+    if (!s.min_sparse && !s.compressed) {
+        s.has_zero_init = false;
+    }
     if (skip_create && blk_getlength(s.target) < s.total) {
         error_report("Target image is smaller than the source");
         goto out;

@@ -25,17 +25,18 @@ typedef struct CreateOpt {
     const char *help;
     const char *def;                /* printed in "Formatting" when unset */
     const char *qapi;               /* member of BlockdevCreateOptions<Fmt> */
+    bool protocol;                  /* the file's option (not in -o help) */
 } CreateOpt;
 
 /* In qemu-img's "Formatting" order */
 static const CreateOpt raw_opts[] = {
     { "size", OPT_SIZE, "Virtual disk size", NULL, "size" },
     { "preallocation", OPT_STRING, "Preallocation mode (allowed values: off, "
-      "falloc, full)", NULL, "preallocation" },
+      "falloc, full)", NULL, "preallocation", true },
     { "nocow", OPT_BOOL, "Turn off copy-on-write (valid only on btrfs)", NULL,
-      "nocow" },
+      "nocow", true },
     { "extent_size_hint", OPT_SIZE, "Extent size hint for the image file, 0 to "
-      "disable", NULL, "extent-size-hint" },
+      "disable", NULL, "extent-size-hint", true },
     { NULL },
 };
 
@@ -58,9 +59,9 @@ static const CreateOpt qcow2_opts[] = {
     { "refcount_bits", OPT_NUMBER, "Width of a reference count entry in bits",
       "16", "refcount-bits" },
     { "nocow", OPT_BOOL, "Turn off copy-on-write (valid only on btrfs)", NULL,
-      NULL },
+      NULL, true },
     { "extent_size_hint", OPT_SIZE, "Extent size hint for the image file, 0 to "
-      "disable", NULL, NULL },
+      "disable", NULL, NULL, true },
     { NULL },
 };
 
@@ -87,7 +88,9 @@ static void print_opts_help(const char *fmt)
     guint i;
 
     for (; o->name; o++) {
-        g_ptr_array_add(sorted, (gpointer)o);
+        if (!o->protocol) {
+            g_ptr_array_add(sorted, (gpointer)o);
+        }
     }
     qsort(sorted->pdata, sorted->len, sizeof(gpointer), opt_cmp);
     printf("Supported %s options:\n", fmt);
@@ -384,8 +387,8 @@ static int64_t backing_size(const char *filename, const char *backing,
 }
 
 int img_do_create(const char *filename, const char *fmt, const char *base,
-                     const char *base_fmt, const char *options, int64_t size,
-                     bool unsafe, bool quiet, Error **errp)
+                  const char *base_fmt, const char *options, int64_t size,
+                  bool unsafe, bool quiet, Error **errp)
 {
     g_autoptr(GHashTable) values = g_hash_table_new_full(g_str_hash, g_str_equal,
                                                          g_free, g_free);
