@@ -4,7 +4,7 @@
 #   make check-slow long soak/fuzz/crash loops (not part of make check)
 #   make fuzz       build the libFuzzer targets with ASan (clang) and run each for FUZZ_SECONDS
 #   make asan       build with -Db_sanitize=address,undefined into build-asan/ and run the tests there
-#   make demo       the main-job demonstration (arrives with the mirror issue)
+#   make demo       the main job: live mirror of a disk under a guest load, checked (docs/demo.md)
 
 BUILD ?= build
 MESON_OPTS ?=
@@ -56,3 +56,10 @@ clean:
 
 distclean:
 	rm -rf build build-asan build-fuzz
+
+# The main-job demonstration (scripts/demo.py, docs/demo.md); DEMO_ARGS passes options.
+DEMO_ARGS ?=
+.PHONY: demo
+demo: deps
+	$(MAKE) build
+	python3 scripts/demo.py --build $(BUILD) $(DEMO_ARGS)
