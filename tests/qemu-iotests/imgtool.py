@@ -9,7 +9,12 @@ import os
 import iotests
 from iotests import log
 
-BLOCKD_IMG = os.path.join(iotests.BUILD_DIR, 'tools', 'blockd-img')
+# IMGTOOL_BINARY=/usr/bin/qemu-img runs a test with qemu-img in the place
+# of blockd-img: that is how the golden outputs of tests that compare the
+# two were made (the expected output is qemu-img's own).
+BLOCKD_IMG = os.environ.get('IMGTOOL_BINARY',
+                            os.path.join(iotests.BUILD_DIR, 'tools',
+                                         'blockd-img'))
 
 
 def require_blockd_img():
