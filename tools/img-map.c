@@ -177,8 +177,8 @@ int img_map(int argc, char **argv)
         case OPTION_START_OFFSET:
             start_offset = img_parse_size(optarg);
             if (start_offset < 0) {
-                error_report("Invalid start offset specified! You may use k, M, "
-                             "G, T, P or E suffixes for ");
+                error_report("Invalid start offset specified. You may use k, M, "
+                             "G, T, P or E suffixes for");
                 error_report("kilobytes, megabytes, gigabytes, terabytes, "
                              "petabytes and exabytes.");
                 return 1;
@@ -187,8 +187,8 @@ int img_map(int argc, char **argv)
         case OPTION_MAX_LENGTH:
             max_length = img_parse_size(optarg);
             if (max_length < 0) {
-                error_report("Invalid max length specified! You may use k, M, "
-                             "G, T, P or E suffixes for ");
+                error_report("Invalid max length specified. You may use k, M, "
+                             "G, T, P or E suffixes for");
                 error_report("kilobytes, megabytes, gigabytes, terabytes, "
                              "petabytes and exabytes.");
                 return 1;
@@ -217,11 +217,13 @@ int img_map(int argc, char **argv)
         return 1;
     }
     end = max_length >= 0 ? MIN(length, start_offset + max_length) : length;
-    while (start_offset < end) {
+    curr.start = start_offset;
+    while (curr.start + curr.length < end) {
+        int64_t offset = curr.start + curr.length;
         MapCo m = {
             .bs = blk_bs(blk),
-            .offset = start_offset,
-            .bytes = MIN(end - start_offset, BDRV_REQUEST_MAX_BYTES),
+            .offset = offset,
+            .bytes = MIN(end - offset, BDRV_REQUEST_MAX_BYTES),
             .e = &next,
         };
 
@@ -242,11 +244,9 @@ int img_map(int argc, char **argv)
             }
             curr = next;
         }
-        start_offset += next.length;
     }
-    if (curr.length > 0) {
-        ret = dump_map_entry(oformat, &curr, true);
-    }
+    /* qemu-img prints the last entry even when the range is empty */
+    ret = dump_map_entry(oformat, &curr, true);
     if (oformat == OFORMAT_JSON) {
         printf("]\n");
     }
