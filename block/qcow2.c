@@ -1838,4 +1838,14 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
     .bdrv_get_info = qcow2_get_info,
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
+    /* Q2: qcow2-snapshot.c, qcow2-bitmap.c, qcow2-check.c, qcow2-create.c */
+    .bdrv_snapshot_create = qcow2_snapshot_create,
+    .bdrv_snapshot_goto = qcow2_snapshot_goto,
+    .bdrv_snapshot_delete = qcow2_snapshot_delete,
+    .bdrv_snapshot_list = qcow2_snapshot_list,
+    .bdrv_co_can_store_new_dirty_bitmap = qcow2_co_can_store_new_dirty_bitmap,
+    .bdrv_co_remove_persistent_dirty_bitmap = qcow2_co_remove_persistent_dirty_bitmap,
+    .bdrv_co_check = qcow2_co_check,
+    .bdrv_co_create = qcow2_co_create,
+    .bdrv_co_truncate = qcow2_co_truncate,
 };

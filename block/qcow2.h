@@ -94,10 +94,10 @@ enum {
     QCOW2_AUTOCLEAR_MASK        = QCOW2_AUTOCLEAR_BITMAPS,
 };
 
-enum {
-    QCOW2_COMPRESSION_TYPE_ZLIB = 0,
-    QCOW2_COMPRESSION_TYPE_ZSTD = 1,
-};
+/*
+ * Compression types: QCOW2_COMPRESSION_TYPE_ZLIB (0) and _ZSTD (1) come
+ * from the QAPI enum Qcow2CompressionType (qapi/block-qcow2.json).
+ */
 
 enum {
     QCOW2_FEAT_TYPE_INCOMPATIBLE = 0,
@@ -561,5 +561,50 @@ void qcow2_free_snapshots(BlockDriverState *bs);
 int coroutine_fn qcow2_load_dirty_bitmaps(BlockDriverState *bs, Error **errp);
 int coroutine_fn qcow2_store_dirty_bitmaps(BlockDriverState *bs, Error **errp);
 int coroutine_fn qcow2_repair_dirty(BlockDriverState *bs, Error **errp);
+
+/* qcow2-snapshot.c */
+int coroutine_fn qcow2_write_snapshots(BlockDriverState *bs);
+int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
+                                                uint64_t l1_offset,
+                                                uint32_t l1_size, int addend);
+int qcow2_validate_snapshot_l1(BlockDriverState *bs, const QCowSnapshot *sn,
+                               Error **errp);
+int qcow2_find_snapshot_by_id_and_name(BlockDriverState *bs, const char *id,
+                                       const char *name);
+int coroutine_fn qcow2_snapshot_create(BlockDriverState *bs,
+                                       QEMUSnapshotInfo *sn_info);
+int coroutine_fn qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
+                                     Error **errp);
+int coroutine_fn qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
+                                       const char *name, Error **errp);
+int coroutine_fn qcow2_snapshot_list(BlockDriverState *bs,
+                                     QEMUSnapshotInfo **psn_info);
+
+/* qcow2-bitmap.c */
+bool coroutine_fn qcow2_co_can_store_new_dirty_bitmap(BlockDriverState *bs,
+                                                      const char *name,
+                                                      uint32_t granularity,
+                                                      Error **errp);
+int coroutine_fn qcow2_co_remove_persistent_dirty_bitmap(BlockDriverState *bs,
+                                                         const char *name,
+                                                         Error **errp);
+/* Refcounts of the bitmap directory, tables and data (check); -errno */
+typedef void Qcow2CheckRefFunc(void *opaque, uint64_t offset, uint64_t size);
+int coroutine_fn qcow2_check_bitmaps_refcounts(BlockDriverState *bs,
+                                               Qcow2CheckRefFunc *fn,
+                                               void *opaque);
+
+/* qcow2-check.c */
+int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *result,
+                                BdrvCheckMode fix);
+
+/* qcow2-create.c */
+int coroutine_fn qcow2_co_create(BlockdevCreateOptions *opts, Error **errp);
+/* Resize the virtual disk (s->lock held); QEMU's rules and messages */
+int coroutine_fn qcow2_truncate_locked(BlockDriverState *bs, int64_t offset,
+                                       PreallocMode prealloc, Error **errp);
+int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
+                                   bool exact, PreallocMode prealloc,
+                                   BdrvRequestFlags flags, Error **errp);
 
 #endif
