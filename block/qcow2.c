@@ -43,6 +43,12 @@ __attribute__((weak)) int coroutine_fn qcow2_store_dirty_bitmaps(BlockDriverStat
     return 0;
 }
 
+__attribute__((weak)) Qcow2BitmapInfoList *qcow2_get_bitmap_info_list(BlockDriverState *bs,
+                                                                    Error **errp)
+{
+    return NULL;
+}
+
 __attribute__((weak)) int coroutine_fn qcow2_repair_dirty(BlockDriverState *bs,
                                                           Error **errp)
 {
@@ -1818,6 +1824,49 @@ static void qcow2_refresh_limits(BlockDriverState *bs, Error **errp)
     bs->bl.opt_transfer = s->cluster_size;
 }
 
+static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
+{
+    if (buf_size >= 8 && GUINT32_FROM_BE(*(const uint32_t *)buf) == QCOW_MAGIC &&
+        GUINT32_FROM_BE(*(const uint32_t *)(buf + 4)) >= 2) {
+        return 100;
+    }
+    return 0;
+}
+
+/* qemu-img info's "format-specific" */
+static ImageInfoSpecific *qcow2_get_specific_info(BlockDriverState *bs,
+                                                  Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    ImageInfoSpecific *spec = g_new0(ImageInfoSpecific, 1);
+    ImageInfoSpecificQCow2 *q = g_new0(ImageInfoSpecificQCow2, 1);
+    Error *local_err = NULL;
+
+    spec->type = IMAGE_INFO_SPECIFIC_KIND_QCOW2;
+    spec->u.qcow2.data = q;
+    q->refcount_bits = s->refcount_bits;
+    q->compression_type = g_strdup(s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ?
+                                   "zstd" : "zlib");
+    if (s->qcow_version == 2) {
+        q->compat = g_strdup("0.10");
+        return spec;
+    }
+    q->compat = g_strdup("1.1");
+    q->has_lazy_refcounts = true;
+    q->lazy_refcounts = !!(s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS);
+    q->has_corrupt = true;
+    q->corrupt = !!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
+    q->has_extended_l2 = true;
+    q->extended_l2 = false;
+    q->bitmaps = qcow2_get_bitmap_info_list(bs, &local_err);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        qapi_free_ImageInfoSpecific(spec);
+        return NULL;
+    }
+    return spec;
+}
+
 BlockDriver bdrv_qcow2 = {
     .format_name = "qcow2",
     .instance_size = sizeof(BDRVQcow2State),
@@ -1837,6 +1886,8 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_getlength = qcow2_getlength,
     .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
     .bdrv_get_info = qcow2_get_info,
+    .bdrv_probe = qcow2_probe,
+    .bdrv_get_specific_info = qcow2_get_specific_info,
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     /* Q2: qcow2-snapshot.c, qcow2-bitmap.c, qcow2-check.c, qcow2-create.c */
     .bdrv_snapshot_create = qcow2_snapshot_create,

@@ -551,6 +551,7 @@ unsigned qcow2_cache_table_size(Qcow2Cache *c);
  * ---- provided by Q2's files (weak defaults in qcow2.c) ----
  * qcow2_read_snapshots: fill s->snapshots from the table (open);
  * qcow2_load_dirty_bitmaps / qcow2_store_dirty_bitmaps: open / close;
+ * qcow2_get_bitmap_info_list: "bitmaps" of the format-specific info;
  * qcow2_repair_dirty: rebuild refcounts of an image opened read-write with
  * the dirty bit set (lazy refcounts); the default refuses the open.
  * Q2 adds its BlockDriver callbacks (snapshots, check, create, truncate,
@@ -561,6 +562,8 @@ void qcow2_free_snapshots(BlockDriverState *bs);
 int coroutine_fn qcow2_load_dirty_bitmaps(BlockDriverState *bs, Error **errp);
 int coroutine_fn qcow2_store_dirty_bitmaps(BlockDriverState *bs, Error **errp);
 int coroutine_fn qcow2_repair_dirty(BlockDriverState *bs, Error **errp);
+/* The stored bitmaps for qemu-img info's format-specific data (NULL: none) */
+Qcow2BitmapInfoList *qcow2_get_bitmap_info_list(BlockDriverState *bs, Error **errp);
 
 /* qcow2-snapshot.c */
 int coroutine_fn qcow2_write_snapshots(BlockDriverState *bs);
