@@ -15,6 +15,7 @@
 
 #define IO_BUF_SIZE     (2 * MiB)
 #define MAX_COROUTINES  16
+#define MAX_SPARSE      (16 * MiB)  /* -S limit (qemu-img's 32768 sectors) */
 
 typedef enum ChunkStatus {
     CHUNK_DATA,
@@ -335,9 +336,9 @@ int img_convert(int argc, char **argv)
         case 'S':
             sval = img_parse_size(optarg);
             if (sval < 0 || !QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
-                sval / BDRV_SECTOR_SIZE > MIN(INT_MAX, IO_BUF_SIZE / BDRV_SECTOR_SIZE)) {
+                sval > MAX_SPARSE) {
                 error_report("Invalid buffer size for sparse output specified. "
-                             "Valid sizes are multiples of 512 up to 2097152. "
+                             "Valid sizes are multiples of 512 up to 16777216. "
                              "Select 0 to disable sparse detection (fully "
                              "allocates output).");
                 return 1;
@@ -384,7 +385,8 @@ int img_convert(int argc, char **argv)
         out_fmt = "raw";
     }
     if (argc - optind < 2) {
-        return img_usage_error("Must specify image file name");
+        error_report("Must specify image file name");
+        return 1;
     }
     if (argc - optind > 2) {
         error_report("blockd-img convert takes exactly one source image");
