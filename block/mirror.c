@@ -624,7 +624,15 @@ static int mirror_exit_common(Job *job)
     /* The creator's reference to top is dropped at the end */
     bdrv_ref(source);
     bdrv_ref(target_bs);
-    bdrv_drained_begin(source);
+    /*
+     * Drain each node once: parents linked to a node drained twice would
+     * stay quiesced after both drains end (block/graph.c links a parent
+     * once per drain level)
+     */
+    if (s->drained_source != source) {
+        bdrv_drained_begin(source);
+    }
+    s->drained_source = NULL;
     bdrv_drained_begin(target_bs);
 
     /* The filter stops copying and marking from here on */
@@ -648,11 +656,7 @@ static int mirror_exit_common(Job *job)
 
     bdrv_drained_end(target_bs);
     bdrv_drained_end(source);
-    if (s->drained_source) {
-        bdrv_drained_end(s->drained_source);
-        s->drained_source = NULL;
-        s->in_drain = false;
-    }
+    s->in_drain = false;
     if (s->to_replace) {
         bdrv_unref(s->to_replace);
         s->to_replace = NULL;
