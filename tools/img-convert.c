@@ -156,7 +156,7 @@ static void coroutine_fn convert_co(void *opaque)
 
     while (s->ret == 0) {
         ChunkStatus status;
-        int64_t offset, n;
+        int64_t offset, n, full;
         uint64_t seq;
         int ret;
 
@@ -166,17 +166,16 @@ static void coroutine_fn convert_co(void *opaque)
             break;
         }
         offset = s->next;
-        n = MIN(s->total - offset, s->chunk_size - offset % s->chunk_size);
-        ret = convert_status(s, offset, n, &n, &status);
+        full = MIN(s->total - offset, s->chunk_size - offset % s->chunk_size);
+        ret = convert_status(s, offset, full, &n, &status);
         if (ret < 0) {
             qemu_co_mutex_unlock(&s->lock);
             convert_fail(s, ret, offset, false);
             break;
         }
-        if (s->compressed && status != CHUNK_DATA &&
-            (offset % s->chunk_size || n < MIN(s->chunk_size, s->total - offset))) {
+        if (s->compressed && n < full) {
             /* compressed clusters are written whole: read mixed ones */
-            n = MIN(s->total - offset, s->chunk_size - offset % s->chunk_size);
+            n = full;
             status = CHUNK_DATA;
         }
         s->next = offset + n;
@@ -459,7 +458,9 @@ int img_convert(int argc, char **argv)
             goto out;
         }
     }
-    s.target = img_open(out_name, out_fmt, IMG_OPEN_RDWR | IMG_OPEN_NO_BACKING,
+    /* With -B the target needs its backing file: zeroes must hide it */
+    s.target = img_open(out_name, out_fmt,
+                        IMG_OPEN_RDWR | (out_baseimg ? 0 : IMG_OPEN_NO_BACKING),
                         &err);
     if (!s.target) {
         error_report_err(err);

@@ -215,20 +215,24 @@ static bool add_qapi_opt(json_object *obj, const CreateOpt *d, const char *value
 /* blockdev-create with these options as job "img-create"; wait for it. */
 static int run_create_job(json_object *json, Error **errp)
 {
+    static unsigned counter;
+    g_autofree char *id = g_strdup_printf("img-create%u", counter++);
     BlockdevCreateOptions *opts = NULL;
     Error *local_err = NULL;
-    Job *job;
+    Job *job, *dismiss;
     int ret;
 
     if (!visit_type_BlockdevCreateOptions(json, NULL, &opts, errp)) {
         return -EINVAL;
     }
-    qmp_blockdev_create("img-create", opts, errp);
+    qmp_blockdev_create(id, opts, &local_err);
     qapi_free_BlockdevCreateOptions(opts);
-    job = job_get("img-create");
-    if (!job) {
+    if (local_err) {
+        error_propagate(errp, local_err);
         return -EINVAL;
     }
+    job = job_get(id);
+    g_assert(job);
     job_ref(job);
     while (job->status != JOB_STATUS_CONCLUDED) {
         aio_poll(qemu_get_aio_context(), true);
@@ -239,8 +243,10 @@ static int run_create_job(json_object *json, Error **errp)
     } else if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not create image");
     }
-    job_dismiss(&job, &local_err);
+    dismiss = job;
+    job_dismiss(&dismiss, &local_err);
     error_free(local_err);
+    job_unref(job);
     return ret;
 }
 
