@@ -25,6 +25,11 @@ static BlockDriverState *mirror_get_root_bs(const char *name, Error **errp)
             return NULL;
         }
     }
+    /* A job's nodes are not roots either (QEMU: only BlockBackends are) */
+    if (block_job_find_by_node(bs)) {
+        error_setg(errp, "Need a root block node");
+        return NULL;
+    }
     if (!bdrv_is_inserted(bs)) {
         error_setg(errp, "Device has no medium");
         return NULL;
