@@ -80,7 +80,8 @@ static BlockBackend *open_qcow2(const char *path, const char *extra, Error **err
     if (!bs) {
         return NULL;
     }
-    blk = blk_new(RW, BLK_PERM_ALL);
+    blk = blk_new(bdrv_is_read_only(bs) ? BLK_PERM_CONSISTENT_READ : RW,
+                  BLK_PERM_ALL);
     g_assert_cmpint(blk_insert_bs(blk, bs, &error_abort), ==, 0);
     bdrv_unref(bs);
     return blk;
@@ -378,6 +379,118 @@ static void test_cache_clean(void)
     unlink(path);
 }
 
+/* ---- damaged metadata: never crash ---- */
+
+static void fuzz_one(const char *path, const uint8_t *image, size_t len,
+                     GRand *rand, int cluster_size)
+{
+    g_autofree uint8_t *copy = g_memdup2(image, len);
+    uint8_t buf[65536];
+    BlockBackend *blk;
+    Error *err = NULL;
+    int64_t size, off;
+    int i, n, fd;
+
+    /* Damage a few spots in the metadata clusters (the first ones) */
+    n = g_rand_int_range(rand, 1, 9);
+    for (i = 0; i < n; i++) {
+        size_t area = MIN(len, (size_t)6 * cluster_size);
+        size_t pos = g_rand_int_range(rand, 0, area);
+
+        switch (g_rand_int_range(rand, 0, 4)) {
+        case 0:
+            copy[pos] ^= 1 << g_rand_int_range(rand, 0, 8);
+            break;
+        case 1:
+            copy[pos] = g_rand_int(rand);
+            break;
+        case 2: {
+            /* A plausible-looking 64-bit offset or size */
+            uint64_t v = (uint64_t)g_rand_int(rand) << g_rand_int_range(rand, 0, 40);
+
+            pos = QEMU_ALIGN_DOWN(pos, 8);
+            if (pos + 8 <= len) {
+                v = GUINT64_TO_BE(v | (g_rand_boolean(rand) ? UINT64_C(1) << 63 : 0));
+                memcpy(copy + pos, &v, 8);
+            }
+            break;
+        }
+        default:
+            pos = QEMU_ALIGN_DOWN(pos, 8);
+            if (pos + 8 <= len) {
+                memset(copy + pos, 0xff, 8);
+            }
+            break;
+        }
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(write(fd, copy, len), ==, (ssize_t)len);
+    close(fd);
+
+    blk = open_qcow2(path, g_rand_boolean(rand) ? "\"read-only\": true, " : NULL,
+                     &err);
+    if (!blk) {
+        error_free(err);
+        return;
+    }
+    size = blk_getlength(blk);
+    for (off = 0; off < size && off < 64 * MiB; off += sizeof(buf)) {
+        blk_pread(blk, off, MIN((int64_t)sizeof(buf), size - off), buf, 0);
+    }
+    if (blk_is_writable(blk)) {
+        for (i = 0; i < 4 && size > 4096; i++) {
+            off = QEMU_ALIGN_DOWN(g_rand_int_range(rand, 0, size - 4096), 512);
+            memset(buf, i + 1, 4096);
+            blk_pwrite(blk, off, 4096, buf, 0);
+        }
+        blk_pwrite_zeroes(blk, 0, MIN(size, 128 * 1024), BDRV_REQ_MAY_UNMAP);
+        blk_pdiscard(blk, 0, MIN(size, 256 * 1024));
+        blk_flush(blk);
+    }
+    blk_unref(blk);
+}
+
+static void test_fuzz_metadata(void)
+{
+    static const struct {
+        const char *opts;
+        int cluster_size;
+    } bases[] = {
+        { "cluster_size=65536", 65536 },
+        { "cluster_size=4096,refcount_bits=1", 4096 },
+        { "cluster_size=512,refcount_bits=64", 512 },
+        { "compat=0.10,cluster_size=1024", 1024 },
+    };
+    /* QCOW2_FUZZ_ITERATIONS / QCOW2_FUZZ_SEED for longer local runs */
+    const char *iters_env = g_getenv("QCOW2_FUZZ_ITERATIONS");
+    const char *seed_env = g_getenv("QCOW2_FUZZ_SEED");
+    int iters = iters_env ? atoi(iters_env) : 150;
+    GRand *rand = g_rand_new_with_seed(seed_env ? atoi(seed_env) : 0x9c0a2);
+    size_t b;
+
+    SKIP_WITHOUT_QEMU_IMG();
+    for (b = 0; b < ARRAY_SIZE(bases); b++) {
+        g_autofree char *path = qemu_img_create("fz.qcow2", bases[b].opts, "4M");
+        g_autofree char *work = img_path("fz-work.qcow2");
+        g_autofree char *cmd = g_strdup_printf(
+            "qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 300k' "
+            "-c 'write -z 2M 64k' %s", path);
+        g_autofree gchar *image = NULL;
+        gsize len;
+        int i;
+
+        g_assert_cmpint(run(cmd, NULL), ==, 0);
+        g_assert_true(g_file_get_contents(path, &image, &len, NULL));
+        for (i = 0; i < iters; i++) {
+            fuzz_one(work, (uint8_t *)image, len, rand, bases[b].cluster_size);
+        }
+        unlink(work);
+        unlink(path);
+    }
+    g_rand_free(rand);
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
@@ -398,6 +511,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/lazy-refcounts", test_lazy_refcounts);
     g_test_add_func("/qcow2/options/errors", test_option_errors);
     g_test_add_func("/qcow2/cache/clean-interval", test_cache_clean);
+    g_test_add_func("/qcow2/fuzz/metadata", test_fuzz_metadata);
     ret = g_test_run();
     rmdir(tmpdir);
     return ret;
