@@ -12,6 +12,7 @@
  * The engine: block/transaction.c.
  */
 #include "qemu/osdep.h"
+#include "block/backup.h"
 #include "block/block_int.h"
 #include "block/dirty-bitmap.h"
 #include "block/transaction.h"
@@ -322,6 +323,58 @@ static bool snapshot_internal_prepare(TxnContext *ctx, TransactionAction *act,
     return true;
 }
 
+/*
+ * ---- blockdev-backup / drive-backup: the job is created in prepare
+ * (filter inserted, bitmap frozen), started at commit and cancelled
+ * synchronously on abort ----
+ */
+
+typedef struct BackupState {
+    BlockJob *job;
+} BackupState;
+
+static void backup_action_commit(void *opaque)
+{
+    BackupState *s = opaque;
+
+    job_start(&s->job->job);
+}
+
+static void backup_action_abort(void *opaque)
+{
+    BackupState *s = opaque;
+
+    job_cancel_sync(&s->job->job, true);
+}
+
+static const TransactionActionDrv backup_action_drv = {
+    .commit = backup_action_commit,
+    .abort = backup_action_abort,
+    .clean = g_free,
+};
+
+static bool backup_action_prepare(TxnContext *ctx, TransactionAction *act,
+                                  Error **errp)
+{
+    BlockJob *job;
+    BackupState *s;
+
+    if (act->type == TRANSACTION_ACTION_KIND_BLOCKDEV_BACKUP) {
+        job = backup_job_create_from_qmp(act->u.blockdev_backup.data,
+                                         ctx->block_job_txn, errp);
+    } else {
+        job = drive_backup_job_create_from_qmp(act->u.drive_backup.data,
+                                               ctx->block_job_txn, errp);
+    }
+    if (!job) {
+        return false;
+    }
+    s = g_new0(BackupState, 1);
+    s->job = job;
+    tran_add(ctx->tran, &backup_action_drv, s);
+    return true;
+}
+
 /* ---- the command ---- */
 
 static bool txn_action_prepare(TxnContext *ctx, TransactionAction *act,
@@ -348,6 +401,9 @@ static bool txn_action_prepare(TxnContext *ctx, TransactionAction *act,
         return bitmap_merge_prepare(ctx, act, errp);
     case TRANSACTION_ACTION_KIND_BLOCKDEV_SNAPSHOT_INTERNAL_SYNC:
         return snapshot_internal_prepare(ctx, act, errp);
+    case TRANSACTION_ACTION_KIND_BLOCKDEV_BACKUP:
+    case TRANSACTION_ACTION_KIND_DRIVE_BACKUP:
+        return backup_action_prepare(ctx, act, errp);
     default:
         break;
     }
