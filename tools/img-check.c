@@ -188,10 +188,6 @@ int img_check(int argc, char **argv)
         return img_usage_error("Expecting one image file name");
     }
     filename = argv[optind];
-    if (force_share && fix) {
-        error_report("--force-share/-U is not allowed with --repair");
-        return 1;
-    }
 
     flags = (fix ? IMG_OPEN_RDWR : 0) | (force_share ? IMG_OPEN_SHARE : 0);
     blk = img_open(filename, fmt, flags, &err);
