@@ -124,7 +124,7 @@ class Blockd:
     def __init__(self, demo, name, args):
         self.demo = demo
         self.name = name
-        self.sock = [os.path.join(demo.dir, '%s-qmp%d.sock' % (name, i))
+        self.sock = [os.path.join(demo.sock_dir, '%s-qmp%d.sock' % (name, i))
                      for i in range(2)]
         argv = [demo.blockd]
         for i, path in enumerate(self.sock):
@@ -303,7 +303,9 @@ class Demo:
     def __init__(self, opts):
         self.opts = opts
         build = os.path.abspath(opts.build)
-        self.blockd = os.path.join(build, 'blockd')
+        self.blockd = os.path.abspath(opts.blockd) if opts.blockd \
+            else os.path.join(build, 'blockd')
+        self.build = build
         self.ctl_path = os.path.join(build, 'tools', 'blockd-ctl')
         if not os.path.exists(self.ctl_path):
             self.ctl_path = os.path.join(REPO, 'tools', 'blockd-ctl')
@@ -339,7 +341,12 @@ class Demo:
             _scratch.append(self.dir)
         self.src = os.path.join(self.dir, 'disk.raw')
         self.tgt = os.path.join(self.dir, 'disk.qcow2')
-        self.nbd_sock = os.path.join(self.dir, 'nbd.sock')
+        # unix socket paths hold 107 bytes: keep sockets in a short directory
+        self.sock_dir = self.dir
+        if len(self.dir) > 60:
+            self.sock_dir = tempfile.mkdtemp(prefix='bd-demo-', dir='/tmp')
+            _scratch.append(self.sock_dir)
+        self.nbd_sock = os.path.join(self.sock_dir, 'nbd.sock')
         self.uri = 'nbd+unix:///disk?socket=' + self.nbd_sock
 
     def fill_source(self):
@@ -403,7 +410,7 @@ class Demo:
 
     def mirror(self):
         step('mirror the live disk to a new qcow2 image')
-        img = os.path.join(os.path.dirname(self.blockd), 'tools', 'blockd-img')
+        img = os.path.join(self.build, 'tools', 'blockd-img')
         tool = img if os.access(img, os.X_OK) else 'qemu-img'
         res = subprocess.run([tool, 'create', '-f', 'qcow2', self.tgt,
                               str(self.size)], stdout=subprocess.PIPE,
@@ -621,6 +628,7 @@ def main():
     p = argparse.ArgumentParser(description='blockd live-mirror demo')
     p.add_argument('--build', default=os.path.join(REPO, 'build'),
                    help='meson build directory (default build/)')
+    p.add_argument('--blockd', help='the blockd binary (default BUILD/blockd)')
     p.add_argument('--dir', help='scratch directory (default: a fresh one '
                                  'under /tmp); emptied first')
     p.add_argument('--keep', action='store_true',
