@@ -554,6 +554,11 @@ static void cluster_freed(BlockDriverState *bs, int64_t cluster_offset)
     if ((uint64_t)(cluster_offset >> s->cluster_bits) < s->free_cluster_index) {
         s->free_cluster_index = cluster_offset >> s->cluster_bits;
     }
+    /* Compressed data must not be appended to a cluster that was freed */
+    if (s->free_byte_offset &&
+        start_of_cluster(s, s->free_byte_offset) == cluster_offset) {
+        s->free_byte_offset = 0;
+    }
     /* A freed metadata cluster must not be written back from a cache */
     for (off = cluster_offset; off < cluster_offset + s->cluster_size;
          off += l2_slice) {
