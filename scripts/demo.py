@@ -642,11 +642,11 @@ def main():
     p.add_argument('--rate-mb', type=int, default=16,
                    help='guest write rate per fio job in MB/s, 2 jobs '
                         '(default 16, about 650 IOPS each)')
-    p.add_argument('--copy-mode', default='write-blocking',
+    p.add_argument('--copy-mode', default='auto-converge',
                    choices=['write-blocking', 'background', 'auto-converge'],
-                   help='mirror copy mode (default write-blocking); '
-                        'auto-converge starts in background mode and lets '
-                        'blockd switch when it cannot catch up')
+                   help='mirror copy mode (default auto-converge: '
+                        'background mode until blockd sees it cannot '
+                        'catch up, then write-blocking)')
     opts = p.parse_args()
     if opts.size < 64 * MiB or opts.size % MiB:
         p.error('--size must be a whole number of MiB, at least 64 MiB')
