@@ -147,13 +147,14 @@ BlockBackend *img_open(const char *filename, const char *fmt, int flags,
             return NULL;
         }
         if (probed && !ro && !strcmp(fmt, "raw") && !(flags & IMG_OPEN_QUIET)) {
-            warn_report("Image format was not specified for '%s' and probing "
-                        "guessed raw.\n"
-                        "         Automatically detecting the format is "
-                        "dangerous for raw images, write operations on block 0 "
-                        "will be restricted.\n"
-                        "         Specify the 'raw' format explicitly to remove "
-                        "the restrictions.", filename);
+            /* qemu-img prints this one without its program name */
+            fprintf(stderr, "WARNING: Image format was not specified for '%s' "
+                    "and probing guessed raw.\n"
+                    "         Automatically detecting the format is "
+                    "dangerous for raw images, write operations on block 0 "
+                    "will be restricted.\n"
+                    "         Specify the 'raw' format explicitly to remove "
+                    "the restrictions.\n", filename);
         }
         json = json_object_new_object();
         json_object_object_add(json, "driver", json_object_new_string(fmt));

@@ -38,21 +38,10 @@ static void coroutine_fn snapshot_co(void *opaque)
     case SNAPSHOT_APPLY:
         c->ret = drv->bdrv_snapshot_goto(c->bs, c->name, c->errp);
         break;
-    case SNAPSHOT_DELETE: {
-        Error *local_err = NULL;
-
-        /* QEMU's bdrv_snapshot_delete_by_id_or_name(): an id first */
-        c->ret = drv->bdrv_snapshot_delete(c->bs, c->name, NULL, &local_err);
-        if (c->ret == -ENOENT || c->ret == -EINVAL) {
-            error_free(local_err);
-            local_err = NULL;
-            c->ret = drv->bdrv_snapshot_delete(c->bs, NULL, c->name, &local_err);
-        }
-        if (local_err) {
-            error_propagate(c->errp, local_err);
-        }
+    case SNAPSHOT_DELETE:
+        c->ret = drv->bdrv_snapshot_delete(c->bs, c->sn->id_str, c->sn->name,
+                                           c->errp);
         break;
-    }
     }
 }
 
@@ -107,7 +96,7 @@ int img_snapshot(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *name = NULL, *filename, *fmt = NULL;
+    const char *name = NULL, *filename;
     bool quiet = false, force_share = false;
     int action = 0;
     BlockBackend *blk;
@@ -117,7 +106,7 @@ int img_snapshot(int argc, char **argv)
     int ret = 0;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":la:c:d:f:hqU", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":la:c:d:hqU", long_options, NULL)) != -1) {
         switch (c) {
         case ':':
             return img_usage_error("option '%s' requires an argument",
@@ -128,9 +117,6 @@ int img_snapshot(int argc, char **argv)
             printf("Usage: blockd-img snapshot [-l | -a SNAPSHOT | -c SNAPSHOT | "
                    "-d SNAPSHOT] [-q] [-U] FILENAME\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'l':
         case 'a':
         case 'c':
@@ -159,7 +145,7 @@ int img_snapshot(int argc, char **argv)
         return 1;
     }
 
-    blk = img_open(filename, fmt,
+    blk = img_open(filename, NULL,
                    IMG_OPEN_NO_BACKING | (force_share ? IMG_OPEN_SHARE : 0) |
                    (action == SNAPSHOT_LIST || !action ? IMG_OPEN_QUIET :
                     IMG_OPEN_RDWR), &err);
@@ -211,21 +197,39 @@ int img_snapshot(int argc, char **argv)
             ret = 1;
         }
         break;
-    case SNAPSHOT_DELETE:
-        if (bs->drv->bdrv_snapshot_delete) {
-            img_run_co(snapshot_co, &co);
-        } else {
-            co.ret = -ENOENT;
-        }
-        if (co.ret) {
-            if (!err) {
-                error_setg(&err, "snapshot not found");
+    case SNAPSHOT_DELETE: {
+        /* qemu-img deletes by name (bdrv_snapshot_find), not by id */
+        SnapshotCo list = { .bs = bs, .action = SNAPSHOT_LIST };
+        int i;
+
+        co.ret = -ENOENT;
+        if (bs->drv->bdrv_snapshot_list && bs->drv->bdrv_snapshot_delete) {
+            img_run_co(snapshot_co, &list);
+            for (i = 0; i < list.ret; i++) {
+                if (!strcmp(list.sn[i].name, name)) {
+                    co.sn = &list.sn[i];
+                    break;
+                }
             }
-            error_prepend(&err, "Could not delete snapshot '%s': ", name);
-            error_report_err(err);
-            ret = 1;
         }
+        if (!co.sn) {
+            error_report("Could not delete snapshot '%s': snapshot not found",
+                         name);
+            ret = 1;
+        } else {
+            img_run_co(snapshot_co, &co);
+            if (co.ret) {
+                if (!err) {
+                    error_setg_errno(&err, -co.ret, "Failed to delete snapshot");
+                }
+                error_prepend(&err, "Could not delete snapshot '%s': ", name);
+                error_report_err(err);
+                ret = 1;
+            }
+        }
+        g_free(list.sn);
         break;
+    }
     }
     (void)quiet;
     img_close(blk);
