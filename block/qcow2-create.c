@@ -477,6 +477,33 @@ out:
     return ret;
 }
 
+/*
+ * Drop the node references outside the coroutine: closing a node drains
+ * and flushes it, which must not run from inside a request coroutine.
+ */
+typedef struct CreateUnref {
+    BlockDriverState *bs;
+    BlockDriverState *file_bs;
+    Coroutine *co;
+} CreateUnref;
+
+static void create_unref_bh(void *opaque)
+{
+    CreateUnref *u = opaque;
+
+    bdrv_unref(u->bs);
+    bdrv_unref(u->file_bs);
+    aio_co_wake(u->co);
+}
+
+static void coroutine_fn create_unref(BlockDriverState *bs, BlockDriverState *file_bs)
+{
+    CreateUnref u = { .bs = bs, .file_bs = file_bs, .co = qemu_coroutine_self() };
+
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), create_unref_bh, &u);
+    qemu_coroutine_yield();
+}
+
 int coroutine_fn qcow2_co_create(BlockdevCreateOptions *opts, Error **errp)
 {
     BlockdevCreateOptionsQcow2 *o = &opts->u.qcow2;
@@ -532,12 +559,9 @@ int coroutine_fn qcow2_co_create(BlockdevCreateOptions *opts, Error **errp)
     trace_qcow2_co_create(file_bs, o->size, cluster_size, version, ret);
 
 out:
-    if (bs) {
-        bdrv_unref(bs);
-    }
     if (blk) {
         blk_unref(blk);
     }
-    bdrv_unref(file_bs);
+    create_unref(bs, file_bs);
     return ret;
 }

@@ -534,7 +534,11 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
     }
     ret = 0;
 out:
-    if (l1_modified) {
+    /*
+     * With addend -1 the table is going away (snapshot deletion) or has
+     * just been replaced on disk (revert): it is not written back.
+     */
+    if (l1_modified && addend >= 0) {
         int r;
 
         /* L2 tables first: the L1 entries may now claim them exclusively */
