@@ -12,6 +12,8 @@ extern BlockDriver bdrv_nbd;
 extern BlockDriver bdrv_file;
 extern BlockDriver bdrv_host_device;
 extern BlockDriver bdrv_qcow2;
+extern BlockDriver bdrv_cbw_filter;
+extern BlockDriver bdrv_snapshot_access;
 
 void bdrv_init(void)
 {
@@ -24,6 +26,8 @@ void bdrv_init(void)
         &bdrv_null_aio,
         &bdrv_nbd,
         &bdrv_qcow2,
+        &bdrv_cbw_filter,
+        &bdrv_snapshot_access,
     };
     size_t i;
 

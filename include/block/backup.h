@@ -31,4 +31,12 @@ BlockJob *backup_job_create_from_qmp(BlockdevBackup *opts, JobTxn *txn,
 BlockJob *drive_backup_job_create_from_qmp(DriveBackup *opts, JobTxn *txn,
                                            Error **errp);
 
+/*
+ * drive-backup after the target was created and opened (block/backup.c):
+ * takes the reference to target (dropped on failure or when the job ends).
+ */
+BlockJob *backup_job_create_with_target(DriveBackup *opts,
+                                        BlockDriverState *target, JobTxn *txn,
+                                        Error **errp);
+
 #endif /* BLOCK_BACKUP_H */
