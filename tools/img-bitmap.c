@@ -143,21 +143,26 @@ int img_bitmap(int argc, char **argv)
         }
     }
     if (!actions->len) {
-        return img_usage_error("Need at least one of --add, --remove, --clear, "
-                               "--enable, --disable, or --merge");
+        error_report("Need at least one of --add, --remove, --clear, "
+                     "--enable, --disable, or --merge");
+        return 1;
     }
     if (granularity && !add) {
-        return img_usage_error("granularity only supported with --add");
+        error_report("granularity only supported with --add");
+        return 1;
     }
     if (src_fmt && !src_file) {
-        return img_usage_error("-F only supported with -b");
+        error_report("-F only supported with -b");
+        return 1;
     }
     if (src_file && !merge) {
-        return img_usage_error("Merge bitmap source file only supported with "
-                               "--merge");
+        error_report("Merge bitmap source file only supported with "
+                     "--merge");
+        return 1;
     }
     if (optind != argc - 2) {
-        return img_usage_error("Expecting filename and bitmap name");
+        error_report("Expecting filename and bitmap name");
+        return 1;
     }
     filename = argv[optind];
     bitmap = argv[optind + 1];

@@ -5,6 +5,7 @@
 
 import json
 import os
+import re
 
 import iotests
 from iotests import log
@@ -28,6 +29,7 @@ def normalise(text):
     for prog in ('blockd-img', 'qemu-img'):
         text = text.replace(prog + ': ', 'IMG: ')
         text = text.replace("Try '%s --help'" % prog, "Try 'IMG --help'")
+    text = re.sub(r'#block\d+', '#blockN', text)    # generated node names
     return text.replace(iotests.TEST_DIR, 'TEST_DIR')
 
 
