@@ -76,6 +76,8 @@ struct MirrorBlockJob {
     int active_in_flight;
     int64_t active_bytes_in_flight;
     CoQueue op_done;                /* woken when any operation ends */
+    GSList *free_bufs;              /* max_io_bytes copy buffers to reuse */
+    size_t buf_align;
     bool waiting_for_op;
     int ret;                        /* first fatal error (report) */
     bool initial_map_done;

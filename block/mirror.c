@@ -69,17 +69,43 @@ static BdrvChild *mirror_source_child(MirrorBlockJob *s)
     return s->mirror_top_bs->file;
 }
 
+/*
+ * Copy buffers of max_io_bytes are kept for reuse (at most one per
+ * operation in flight): no allocation and no page faults per copy.
+ */
+static void *mirror_buf_get(MirrorBlockJob *s, int64_t bytes)
+{
+    void *buf;
+
+    if (bytes > s->max_io_bytes) {
+        return qemu_try_memalign(s->buf_align, bytes);
+    }
+    if (s->free_bufs) {
+        buf = s->free_bufs->data;
+        s->free_bufs = g_slist_delete_link(s->free_bufs, s->free_bufs);
+        return buf;
+    }
+    return qemu_try_memalign(s->buf_align, s->max_io_bytes);
+}
+
+static void mirror_buf_put(MirrorBlockJob *s, void *buf, int64_t bytes)
+{
+    if (bytes > s->max_io_bytes ||
+        g_slist_length(s->free_bufs) >= MIRROR_MAX_IN_FLIGHT) {
+        qemu_vfree(buf);
+        return;
+    }
+    s->free_bufs = g_slist_prepend(s->free_bufs, buf);
+}
+
 static int coroutine_fn mirror_op_copy(MirrorOp *op, bool *is_read)
 {
     MirrorBlockJob *s = op->s;
-    BlockDriverState *target_bs = blk_bs(s->target);
-    size_t align = MAX(target_bs->bl.opt_mem_alignment,
-                       mirror_source_child(s)->bs->bl.opt_mem_alignment);
     QEMUIOVector qiov;
     void *buf;
     int ret;
 
-    buf = qemu_try_memalign(MAX(align, 4096), op->bytes);
+    buf = mirror_buf_get(s, op->bytes);
     if (!buf) {
         *is_read = true;
         return -ENOMEM;
@@ -91,7 +117,7 @@ static int coroutine_fn mirror_op_copy(MirrorOp *op, bool *is_read)
         *is_read = false;
         ret = blk_co_pwritev(s->target, op->offset, op->bytes, &qiov, 0);
     }
-    qemu_vfree(buf);
+    mirror_buf_put(s, buf, op->bytes);
     return ret;
 }
 
@@ -681,6 +707,9 @@ static void mirror_free(Job *job)
 {
     MirrorBlockJob *s = to_mirror(job);
 
+    g_slist_free_full(s->free_bufs, qemu_vfree);
+    s->free_bufs = NULL;
+
     g_free(s->replaces);
 }
 
@@ -776,6 +805,8 @@ void mirror_start(const MirrorStartArgs *a, Error **errp)
     if (!s->target) {
         goto fail_job;
     }
+    s->buf_align = MAX(MAX(a->target->bl.opt_mem_alignment,
+                           a->bs->bl.opt_mem_alignment), 4096);
     if (block_job_add_bdrv(&s->common, "target", a->target, 0, BLK_PERM_ALL,
                            errp) < 0) {
         goto fail_job;
