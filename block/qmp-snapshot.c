@@ -138,8 +138,7 @@ void qmp_blockdev_snapshot_internal_sync(const char *device, const char *name,
     bdrv_drained_begin(bs);
     n = snapshot_list(bs, &list);
     if (n < 0) {
-        error_setg_errno(errp, -n, "Failed to list snapshots of device '%s'",
-                         device);
+        error_setg_errno(errp, -n, "Failed to get a snapshot list");
         goto out;
     }
     if (snapshot_find(list, n, NULL, name) >= 0) {
@@ -188,25 +187,19 @@ SnapshotInfo *qmp_blockdev_snapshot_delete_internal_sync(const char *device,
         return NULL;
     }
     if (!snapshot_supported(bs)) {
-        error_setg(errp, "Block format '%s' used by device '%s' does not "
-                   "support internal snapshots", bs->drv->format_name, device);
-        return NULL;
-    }
-    if (bdrv_is_read_only(bs)) {
-        error_setg(errp, "Device '%s' is read only", device);
+        error_setg_errno(errp, ENOTSUP, "Failed to get a snapshot list");
         return NULL;
     }
     bdrv_drained_begin(bs);
     n = snapshot_list(bs, &list);
     if (n < 0) {
-        error_setg_errno(errp, -n, "Failed to list snapshots of device '%s'",
-                         device);
+        error_setg_errno(errp, -n, "Failed to get a snapshot list");
         goto out;
     }
     i = snapshot_find(list, n, id, name);
     if (i < 0) {
         error_setg(errp, "Snapshot with id '%s' and name '%s' does not exist on "
-                   "device '%s'", id ? id : "(null)", name ? name : "(null)",
+                   "device '%s'", id ? id : "null", name ? name : "null",
                    device);
         goto out;
     }
