@@ -83,7 +83,10 @@ static void coroutine_fn backup_worker(void *opaque)
     g_free(w);
     s->in_flight--;
     if (s->waiting) {
-        aio_co_wake(s->waiting);
+        Coroutine *co = s->waiting;
+
+        s->waiting = NULL;      /* wake once */
+        aio_co_wake(co);
     }
 }
 
@@ -94,7 +97,6 @@ static void coroutine_fn backup_wait_task(BackupBlockJob *s)
     }
     s->waiting = qemu_coroutine_self();
     qemu_coroutine_yield();
-    s->waiting = NULL;
 }
 
 static void coroutine_fn backup_wait_all(BackupBlockJob *s)
