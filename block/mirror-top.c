@@ -56,7 +56,9 @@ static void mirror_top_mark_dirty(MirrorBlockJob *s, int64_t offset,
     bdrv_set_dirty_bitmap(s->dirty_bitmap, offset, bytes);
     s->actively_synced = false;
     /* A job idling in READY picks the range up now, not at its next tick */
-    job_enter(&s->common.job);
+    if (!s->common.job.paused) {
+        job_enter(&s->common.job);
+    }
 }
 
 /*
