@@ -462,6 +462,7 @@ int coroutine_fn qcow2_load_dirty_bitmaps(BlockDriverState *bs, Error **errp)
             ret = -EINVAL;
             goto fail;
         }
+        bdrv_dirty_bitmap_set_persistence(bitmap, true);
         if (bm->flags & BME_FLAG_IN_USE) {
             bdrv_dirty_bitmap_set_inconsistent(bitmap);
         } else {
@@ -477,7 +478,6 @@ int coroutine_fn qcow2_load_dirty_bitmaps(BlockDriverState *bs, Error **errp)
                 need_in_use = true;
             }
         }
-        bdrv_dirty_bitmap_set_persistence(bitmap, true);
         if (!(bm->flags & BME_FLAG_AUTO)) {
             bdrv_disable_dirty_bitmap(bitmap);
         }
@@ -616,7 +616,10 @@ int coroutine_fn qcow2_store_dirty_bitmaps(BlockDriverState *bs, Error **errp)
     new_list = g_array_new(false, true, sizeof(Qcow2Bitmap));
     replaced = g_array_new(false, true, sizeof(Qcow2Bitmap));
 
-    /* Stored bitmaps that are not rewritten stay as they are */
+    /*
+     * The directory keeps its order (QEMU's): a rewritten bitmap takes the
+     * place of its old entry, new ones are appended.
+     */
     for (i = 0; i < old_list->len; i++) {
         Qcow2Bitmap bm = g_array_index(old_list, Qcow2Bitmap, i);
 
@@ -625,22 +628,32 @@ int coroutine_fn qcow2_store_dirty_bitmaps(BlockDriverState *bs, Error **errp)
         if (bitmap && bdrv_dirty_bitmap_should_store(bitmap) &&
             !bdrv_dirty_bitmap_readonly(bitmap)) {
             g_array_append_val(replaced, bm);
-        } else {
-            g_array_append_val(new_list, bm);
+            ret = store_bitmap(bs, bitmap, &bm);
+            if (ret < 0) {
+                goto store_fail;
+            }
         }
+        g_array_append_val(new_list, bm);
     }
     FOR_EACH_DIRTY_BITMAP(bs, bitmap) {
         Qcow2Bitmap bm;
+        guint k;
+        bool known = false;
 
         if (!bdrv_dirty_bitmap_should_store(bitmap) ||
             bdrv_dirty_bitmap_readonly(bitmap)) {
             continue;
         }
+        for (k = 0; k < old_list->len && !known; k++) {
+            known = !strcmp(g_array_index(old_list, Qcow2Bitmap, k).name,
+                            bdrv_dirty_bitmap_name(bitmap));
+        }
+        if (known) {
+            continue;
+        }
         ret = store_bitmap(bs, bitmap, &bm);
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to write bitmap '%s' to file",
-                             bdrv_dirty_bitmap_name(bitmap));
-            goto fail;
+            goto store_fail;
         }
         g_array_append_val(new_list, bm);
         trace_qcow2_store_dirty_bitmap(bs, bm.name, bm.table_offset);
@@ -665,6 +678,9 @@ int coroutine_fn qcow2_store_dirty_bitmaps(BlockDriverState *bs, Error **errp)
     ret = 0;
     goto out;
 
+store_fail:
+    error_setg_errno(errp, -ret, "Failed to write bitmap '%s' to file",
+                     bdrv_dirty_bitmap_name(bitmap));
 fail:
     /* The new tables are left unreferenced: leaked, never referenced twice */
 out:
