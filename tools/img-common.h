@@ -25,6 +25,7 @@ enum {
     IMG_OPEN_SHARE      = 1 << 2,   /* force-share (-U) */
     IMG_OPEN_NOCACHE    = 1 << 3,   /* cache.direct=on (-t none) */
     IMG_OPEN_QUIET      = 1 << 4,   /* no "probing guessed raw" warning */
+    IMG_OPEN_BARE_ERRORS = 1 << 5,  /* no "Could not open 'F': " prefix */
 };
 
 /* ---- img-open.c ---- */

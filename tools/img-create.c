@@ -26,6 +26,7 @@ typedef struct CreateOpt {
     const char *def;                /* printed in "Formatting" when unset */
     const char *qapi;               /* member of BlockdevCreateOptions<Fmt> */
     bool protocol;                  /* the file's option (not in -o help) */
+    bool unsupported;               /* listed in -o help, refused when used */
 } CreateOpt;
 
 /* In qemu-img's "Formatting" order */
@@ -54,6 +55,28 @@ static const CreateOpt qcow2_opts[] = {
       "backing-file" },
     { "backing_fmt", OPT_STRING, "Image format of the base image", NULL,
       "backing-fmt" },
+    { "data_file", OPT_STRING, "File name of an external data file", NULL,
+      NULL, false, true },
+    { "data_file_raw", OPT_BOOL, "The external data file must stay valid as a "
+      "raw image", NULL, NULL, false, true },
+    { "encryption", OPT_BOOL, "Encrypt the image with format 'aes'. "
+      "(Deprecated in favor of encrypt.format=aes)", NULL, NULL, false, true },
+    { "encrypt.format", OPT_STRING, "Encrypt the image, format choices: 'aes', "
+      "'luks'", NULL, NULL, false, true },
+    { "encrypt.key-secret", OPT_STRING, "ID of secret providing qcow AES key or "
+      "LUKS passphrase", NULL, NULL, false, true },
+    { "encrypt.cipher-alg", OPT_STRING, "Name of encryption cipher algorithm",
+      NULL, NULL, false, true },
+    { "encrypt.cipher-mode", OPT_STRING, "Name of encryption cipher mode", NULL,
+      NULL, false, true },
+    { "encrypt.ivgen-alg", OPT_STRING, "Name of IV generator algorithm", NULL,
+      NULL, false, true },
+    { "encrypt.ivgen-hash-alg", OPT_STRING, "Name of IV generator hash "
+      "algorithm", NULL, NULL, false, true },
+    { "encrypt.hash-alg", OPT_STRING, "Name of encryption hash algorithm", NULL,
+      NULL, false, true },
+    { "encrypt.iter-time", OPT_NUMBER, "Time to spend in PBKDF in milliseconds",
+      NULL, NULL, false, true },
     { "lazy_refcounts", OPT_BOOL, "Postpone refcount updates", "off",
       "lazy-refcounts" },
     { "refcount_bits", OPT_NUMBER, "Width of a reference count entry in bits",
@@ -115,11 +138,15 @@ static const CreateOpt *find_opt(const CreateOpt *o, const char *name)
     return NULL;
 }
 
+static bool add_qapi_opt(json_object *obj, const CreateOpt *d, const char *value,
+                         Error **errp);
+
 /* Parse "a=1,b=2" (",," escapes a comma) into values[] of the format's table */
 static bool parse_create_opts(const char *fmt, const char *optstr,
                               GHashTable *values, Error **errp)
 {
     const CreateOpt *table = format_opts(fmt);
+    const CreateOpt *d;
     const char *p = optstr;
 
     while (p && *p) {
@@ -153,6 +180,36 @@ static bool parse_create_opts(const char *fmt, const char *optstr,
         if (!eq) {
             error_setg(errp, "Parameter '%s' is missing a value", key);
             return false;
+        }
+        d = find_opt(table, key);
+        if (d->unsupported) {
+            error_setg(errp, "Parameter '%s' is not supported by blockd-img", key);
+            return false;
+        }
+        if (!strcmp(key, "size") && g_hash_table_contains(values, "size")) {
+            error_setg(errp, "The image size must be specified only once");
+            return false;
+        }
+        if (d->type != OPT_STRING) {
+            /* checked now, as QEMU parses typed options before "Formatting" */
+            json_object *scratch = json_object_new_object();
+            CreateOpt typed = *d;
+            bool ok;
+
+            typed.qapi = "v";
+            ok = add_qapi_opt(scratch, &typed, eq + 1, errp);
+            if (ok && (d->type == OPT_SIZE || d->type == OPT_NUMBER)) {
+                g_hash_table_replace(values, g_strdup(key), g_strdup_printf(
+                    "%" PRId64, json_object_get_int64(
+                        json_object_object_get(scratch, "v"))));
+            } else if (ok) {
+                g_hash_table_replace(values, g_strdup(key), g_strdup(eq + 1));
+            }
+            json_object_put(scratch);
+            if (!ok) {
+                return false;
+            }
+            continue;
         }
         g_hash_table_replace(values, g_strdup(key), g_strdup(eq + 1));
     }
@@ -195,13 +252,11 @@ static bool add_qapi_opt(json_object *obj, const CreateOpt *d, const char *value
     }
     default:
         if (!strcmp(d->name, "compat")) {
-            if (!strcmp(value, "0.10") || !strcmp(value, "v2")) {
+            /* other values reach blockdev-create, which names them */
+            if (!strcmp(value, "0.10")) {
                 value = "v2";
-            } else if (!strcmp(value, "1.1") || !strcmp(value, "v3")) {
+            } else if (!strcmp(value, "1.1")) {
                 value = "v3";
-            } else {
-                error_setg(errp, "Invalid compat version: '%s'", value);
-                return false;
             }
         }
         v = json_object_new_string(value);
@@ -368,22 +423,28 @@ static void print_formatting(const char *filename, const char *fmt,
     fflush(stdout);
 }
 
+/* The backing file's name relative to the new image (QEMU's path_combine) */
+static char *backing_path(const char *filename, const char *backing)
+{
+    const char *slash = strrchr(filename, '/');
+
+    if (backing[0] == '/' || !slash || strstr(backing, "://")) {
+        return g_strdup(backing);
+    }
+    return g_strdup_printf("%.*s%s", (int)(slash - filename + 1), filename,
+                           backing);
+}
+
 /* The size of the backing file (opened as qemu-img does), or -errno */
 static int64_t backing_size(const char *filename, const char *backing,
                             const char *backing_fmt, Error **errp)
 {
-    g_autofree char *full = NULL;
+    g_autofree char *full = backing_path(filename, backing);
     BlockBackend *blk;
     int64_t size;
-    const char *slash = strrchr(filename, '/');
 
-    if (backing[0] == '/' || !slash || strstr(backing, "://")) {
-        full = g_strdup(backing);
-    } else {
-        full = g_strdup_printf("%.*s%s", (int)(slash - filename + 1), filename,
-                               backing);
-    }
-    blk = img_open(full, backing_fmt, IMG_OPEN_NO_BACKING | IMG_OPEN_SHARE, errp);
+    blk = img_open(full, backing_fmt, IMG_OPEN_NO_BACKING | IMG_OPEN_SHARE |
+                   IMG_OPEN_BARE_ERRORS, errp);
     if (!blk) {
         return -EIO;
     }
@@ -415,6 +476,10 @@ int img_do_create(const char *filename, const char *fmt, const char *base,
     if (base_fmt) {
         g_hash_table_replace(values, g_strdup("backing_fmt"), g_strdup(base_fmt));
     }
+    if (size >= 0 && g_hash_table_contains(values, "size")) {
+        error_setg(errp, "The image size must be specified only once");
+        return -EINVAL;
+    }
     if (size >= 0) {
         g_hash_table_replace(values, g_strdup("size"),
                              g_strdup_printf("%" PRId64, size));
@@ -435,7 +500,13 @@ int img_do_create(const char *filename, const char *fmt, const char *base,
         return -EINVAL;
     }
     if (base && !base_fmt) {
+        g_autofree char *full = backing_path(filename, base);
+        const char *probed = img_probe_format(full, NULL);
+
         error_setg(errp, "Backing file specified without backing format");
+        if (probed) {
+            error_append_hint(errp, "Detected format of %s.", probed);
+        }
         return -EINVAL;
     }
     if (base && !unsafe) {

@@ -177,7 +177,9 @@ BlockBackend *img_open(const char *filename, const char *fmt, int flags,
     bs = open_json(json, errp);
     json_object_put(json);
     if (!bs) {
-        error_prepend(errp, "Could not open '%s': ", filename);
+        if (!(flags & IMG_OPEN_BARE_ERRORS)) {
+            error_prepend(errp, "Could not open '%s': ", filename);
+        }
         return NULL;
     }
     blk = backend_on(bs, flags, errp);
