@@ -560,14 +560,14 @@ static int coroutine_fn check_refcounts(BlockDriverState *bs, BdrvCheckResult *r
         before.leaks = res->leaks;
         before.check_errors += res->check_errors;
         *res = before;
-    } else {
+    } else if (fix) {
         if (cs.rebuild) {
             fprintf(stderr, "ERROR need to rebuild refcount structures\n");
             res->check_errors++;
             ret = -EIO;
             goto out;
         }
-        if (fix && (res->leaks || res->corruptions)) {
+        if (res->leaks || res->corruptions) {
             *res = pre_compare_res;
             compare_refcounts(&cs, fix, &highest_cluster);
         }
