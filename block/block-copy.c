@@ -518,7 +518,10 @@ int coroutine_fn block_copy(BlockCopyState *s, int64_t offset, int64_t bytes,
                 qemu_coroutine_yield();
             }
             call.waiter = NULL;
-            continue;       /* ours may have failed: re-check the range */
+            if (call.ret < 0) {
+                break;
+            }
+            continue;       /* others' tasks may have failed meanwhile */
         }
         t = block_copy_find_reader(s, offset, end);
         if (t) {

@@ -553,6 +553,7 @@ BlockDriverState *cbw_insert(BlockDriverState *source,
     top = bdrv_new_open_driver(&bdrv_cbw_filter, filter_node_name,
                                BDRV_O_RDWR, errp);
     if (!top) {
+        error_prepend(errp, "Could not create node: ");
         return NULL;
     }
     top->implicit = !filter_node_name;
