@@ -490,6 +490,19 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
     int k, ret;
 
     trace_qcow2_update_snapshot_refcount(bs, l1_offset, l1_size, addend);
+    if (addend > 0) {
+        /*
+         * Increments reach the disk before the tables that lose COPIED: a
+         * crash in between leaves refcounts too high (leaks, which
+         * `qemu-img check -r leaks` repairs, and then COPIED agrees),
+         * never a shared cluster that still claims to be exclusive.
+         */
+        ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
+                                         s->refcount_block_cache);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     if (active) {
         l1 = s->l1_table;
         l1_size = s->l1_size;
