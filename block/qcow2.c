@@ -1262,7 +1262,10 @@ static int qcow2_open(BlockDriverState *bs, BlockdevOptions *options, int flags,
         qcow2_open_stack = g_ptr_array_new();
     }
     real = realpath(bs->file->bs->filename, NULL);
-    g_ptr_array_add(qcow2_open_stack, real ? real : g_strdup(""));
+    if (!real) {
+        real = strdup("");  /* freed with free() below, like realpath()'s */
+    }
+    g_ptr_array_add(qcow2_open_stack, real);
     oc.ret = qcow2_open_backing(bs, o, errp);
     g_ptr_array_remove_index(qcow2_open_stack, qcow2_open_stack->len - 1);
     free(real);
