@@ -1,8 +1,8 @@
 /*
  * qmp-backup.c: the QMP commands blockdev-backup and drive-backup.  Each
- * runs as a one-action transaction, like QEMU's: the job is created
- * (block/backup.c) and started inside a drained section, so the event
- * sequence is QEMU's (created, running, paused, running).  drive-backup
+ * behaves as QEMU's one-action transaction: the job is created
+ * (block/backup.c) and started, then a drained section pauses it once, so
+ * the event sequence is QEMU's (created, running, paused, running).  drive-backup
  * first creates (unless mode=existing) and opens the target image.
  */
 #include "qemu/osdep.h"
@@ -11,28 +11,36 @@
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-visit.h"
 
+/*
+ * The job is created outside the drained section: block/graph.c quiesces
+ * a parent linked to a node drained N times N times but releases it once,
+ * and under a drain-all a format node (drained itself and through its
+ * file child) counts 2.  The drained section after the start gives the
+ * one pause QEMU's transaction shows.
+ */
+static void qmp_backup_start(BlockJob *job)
+{
+    job_start(&job->job);
+    bdrv_drain_all_begin();
+    bdrv_drain_all_end();
+}
+
 void qmp_blockdev_backup(BlockdevBackup *arg, Error **errp)
 {
-    BlockJob *job;
+    BlockJob *job = backup_job_create_from_qmp(arg, NULL, errp);
 
-    bdrv_drain_all_begin();
-    job = backup_job_create_from_qmp(arg, NULL, errp);
     if (job) {
-        job_start(&job->job);
+        qmp_backup_start(job);
     }
-    bdrv_drain_all_end();
 }
 
 void qmp_drive_backup(DriveBackup *arg, Error **errp)
 {
-    BlockJob *job;
+    BlockJob *job = drive_backup_job_create_from_qmp(arg, NULL, errp);
 
-    bdrv_drain_all_begin();
-    job = drive_backup_job_create_from_qmp(arg, NULL, errp);
     if (job) {
-        job_start(&job->job);
+        qmp_backup_start(job);
     }
-    bdrv_drain_all_end();
 }
 
 /* ---- drive-backup's target ---- */
