@@ -48,6 +48,8 @@ struct BlockCopyState {
     CoQueue mem_queue;
     CoQueue task_done;          /* any task finished */
     GList *tasks;                 /* BlockCopyTask * in flight */
+    GSList *buf_pool;             /* free buffers of pool_buf_size bytes */
+    int64_t pool_buf_size;
     BlockCopyProgressFunc *progress;
     void *progress_opaque;
 };
@@ -105,6 +107,7 @@ BlockCopyState *block_copy_state_new(BdrvChild *source, BdrvChild *target,
     s->cluster_size = cluster_size;
     s->len = len;
     s->compress = compress;
+    s->pool_buf_size = MAX(cluster_size, BLOCK_COPY_CHUNK);
     qemu_co_queue_init(&s->mem_queue);
     qemu_co_queue_init(&s->task_done);
     return s;
@@ -116,6 +119,7 @@ void block_copy_state_free(BlockCopyState *s)
         return;
     }
     assert(!s->tasks);
+    g_slist_free_full(s->buf_pool, qemu_vfree);
     bdrv_release_dirty_bitmap(s->copy_bitmap);
     bdrv_release_dirty_bitmap(s->done_bitmap);
     g_free(s);
@@ -318,6 +322,38 @@ static int coroutine_fn block_copy_task_status(BlockCopyTask *t)
     return (ret & BDRV_BLOCK_ZERO) ? 1 : 0;
 }
 
+/*
+ * Buffers of the usual task size are kept for reuse: a fresh 1 MiB
+ * allocation is an mmap whose pages the kernel faults in and zeroes on
+ * every task.
+ */
+static void *block_copy_buf_get(BlockCopyState *s, int64_t bytes)
+{
+    void *buf;
+
+    if (bytes > s->pool_buf_size) {
+        return qemu_try_memalign(4096, bytes);
+    }
+    if (s->buf_pool) {
+        buf = s->buf_pool->data;
+        s->buf_pool = g_slist_delete_link(s->buf_pool, s->buf_pool);
+        return buf;
+    }
+    return qemu_try_memalign(4096, s->pool_buf_size);
+}
+
+static void block_copy_buf_put(BlockCopyState *s, void *buf, int64_t bytes)
+{
+    if (!buf) {
+        return;
+    }
+    if (bytes > s->pool_buf_size) {
+        qemu_vfree(buf);
+        return;
+    }
+    s->buf_pool = g_slist_prepend(s->buf_pool, buf);
+}
+
 static int coroutine_fn block_copy_task_data(BlockCopyTask *t,
                                              bool *error_is_read)
 {
@@ -340,7 +376,7 @@ static int coroutine_fn block_copy_task_data(BlockCopyTask *t,
         qemu_co_queue_wait(&s->mem_queue, NULL);
     }
     s->mem_used += t->bytes;
-    buf = qemu_try_memalign(4096, t->bytes);
+    buf = block_copy_buf_get(s, t->bytes);
     if (!buf) {
         ret = -ENOMEM;
         *error_is_read = true;
@@ -360,7 +396,7 @@ static int coroutine_fn block_copy_task_data(BlockCopyTask *t,
         *error_is_read = false;
     }
 out:
-    qemu_vfree(buf);
+    block_copy_buf_put(s, buf, t->bytes);
     s->mem_used -= t->bytes;
     qemu_co_queue_restart_all(&s->mem_queue);
     return ret;
