@@ -33,6 +33,12 @@ enum {
     CHECK_FRAG_INFO = 1,
 };
 
+/* 64-bit words per L2 entry: 1, or 2 with extended L2 entries */
+static inline int l2_words(BDRVQcow2State *s)
+{
+    return s->cluster_size / (s->l2_size * (int)sizeof(uint64_t));
+}
+
 /* ---- computing the refcounts ---- */
 
 static void inc_refcounts(Qcow2CheckState *cs, uint64_t offset, uint64_t size)
@@ -150,7 +156,7 @@ static int coroutine_fn check_refcounts_l2(Qcow2CheckState *cs, uint64_t l2_offs
         return ret;
     }
     for (i = 0; i < s->l2_size; i++) {
-        check_l2_entry(cs, GUINT64_FROM_BE(l2[i]), flags);
+        check_l2_entry(cs, GUINT64_FROM_BE(l2[i * l2_words(s)]), flags);
     }
     g_free(l2);
     return 0;
@@ -628,7 +634,7 @@ static int coroutine_fn check_oflag_copied(BlockDriverState *bs, BdrvCheckResult
             goto out;
         }
         for (j = 0; j < s->l2_size; j++) {
-            uint64_t e = GUINT64_FROM_BE(l2[j]);
+            uint64_t e = GUINT64_FROM_BE(l2[j * l2_words(s)]);
             QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
 
             if (type != QCOW2_CLUSTER_NORMAL && type != QCOW2_CLUSTER_ZERO_ALLOC) {
@@ -647,7 +653,7 @@ static int coroutine_fn check_oflag_copied(BlockDriverState *bs, BdrvCheckResult
                         fixing ? "Repairing" : "ERROR", e, refcount);
                 if (fixing) {
                     e = refcount == 1 ? e | QCOW_OFLAG_COPIED : e & ~QCOW_OFLAG_COPIED;
-                    l2[j] = GUINT64_TO_BE(e);
+                    l2[j * l2_words(s)] = GUINT64_TO_BE(e);
                     l2_dirty = true;
                     res->corruptions_fixed++;
                 } else {

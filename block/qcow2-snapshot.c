@@ -317,6 +317,12 @@ out:
 
 /* ---- sharing clusters between L1 tables ---- */
 
+/* 64-bit words per L2 entry: 1, or 2 with extended L2 entries */
+static inline int l2_words(BDRVQcow2State *s)
+{
+    return s->cluster_size / (s->l2_size * (int)sizeof(uint64_t));
+}
+
 /* Check a snapshot's L1 table location: 0 or -errno with errp */
 int qcow2_validate_snapshot_l1(BlockDriverState *bs, const QCowSnapshot *sn,
                                Error **errp)
@@ -420,7 +426,7 @@ static int coroutine_fn update_l2_slice_refcounts(BlockDriverState *bs,
         return ret;
     }
     for (j = 0; j < s->l2_slice_size; j++) {
-        uint64_t e = GUINT64_FROM_BE(l2[j]), ne = e;
+        uint64_t e = GUINT64_FROM_BE(l2[j * l2_words(s)]), ne = e;
         int64_t rc;
 
         switch (qcow2_get_cluster_type(bs, e)) {
@@ -458,7 +464,7 @@ static int coroutine_fn update_l2_slice_refcounts(BlockDriverState *bs,
             break;
         }
         if (ne != e) {
-            l2[j] = GUINT64_TO_BE(ne);
+            l2[j * l2_words(s)] = GUINT64_TO_BE(ne);
             qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
         }
     }
@@ -482,7 +488,7 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     bool active = l1_offset == s->l1_table_offset;
-    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t);
+    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
     int n_slices = s->cluster_size / slice_bytes;
     uint64_t *l1 = NULL;
     bool l1_modified = false;
