@@ -149,7 +149,7 @@ static void coroutine_fn backup_pause_point(BackupBlockJob *s)
     job_pause_point(&s->common.job);
 }
 
-static int coroutine_fn backup_loop(BackupBlockJob *s)
+static int coroutine_fn backup_loop(BackupBlockJob *s, Error **errp)
 {
     Job *job = &s->common.job;
     BlockCopyTask *t;
@@ -209,8 +209,8 @@ static int coroutine_fn backup_loop(BackupBlockJob *s)
         return backup_handle_error(s) < 0 ? -EIO : 0;
     }
     if (block_copy_snapshot_lost(s->bcs)) {
-        error_setg(&job->err, "The point-in-time copy was lost: a target "
-                   "write failed after the guest overwrote the source");
+        error_setg(errp, "The point-in-time copy was lost: a target write "
+                   "failed after the guest overwrote the source");
         return -EIO;
     }
     return 0;
@@ -260,7 +260,7 @@ static int coroutine_fn backup_run(Job *job, Error **errp)
         }
         backup_update_remaining(s);
     }
-    ret = backup_loop(s);
+    ret = backup_loop(s, errp);
     if (ret == 0 && !job_is_cancelled(job)) {
         job_progress_set_remaining(job, 0);
     }
