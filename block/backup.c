@@ -643,6 +643,10 @@ static bool backup_args_from_common(BackupArgs *a, BackupCommon *c,
         error_setg(errp, "Parameter 'speed' expects a non-negative value");
         return false;
     }
+    if (c->has_discard_source && c->discard_source) {
+        error_setg(errp, "discard-source is not supported yet");
+        return false;
+    }
     if (!backup_check_perf(a, c, errp)) {
         return false;
     }
