@@ -26,6 +26,7 @@ enum {
     IMG_OPEN_NOCACHE    = 1 << 3,   /* cache.direct=on (-t none) */
     IMG_OPEN_QUIET      = 1 << 4,   /* no "probing guessed raw" warning */
     IMG_OPEN_BARE_ERRORS = 1 << 5,  /* no "Could not open 'F': " prefix */
+    IMG_OPEN_NO_FLUSH   = 1 << 6,   /* cache.no-flush=on (-t unsafe) */
 };
 
 /* ---- img-open.c ---- */

@@ -33,6 +33,7 @@ typedef struct ConvertState {
     bool target_has_backing;
     bool has_zero_init;
     bool wr_in_order;
+    bool flush;                     /* -t other than unsafe: flushes reach the disk */
     int num_coroutines;
 
     CoMutex lock;                   /* next/status claims */
@@ -276,7 +277,7 @@ int img_convert(int argc, char **argv)
     const char *backing_fmt = NULL, *src_name, *out_name;
     g_autofree char *options = NULL;
     bool progress = false, quiet = false, skip_create = false;
-    bool force_share = false, target_is_zero = false;
+    bool force_share = false, target_is_zero = false, target_nocache = false;
     ConvertState s = {
         .min_sparse = 8 * BDRV_SECTOR_SIZE,
         .wr_in_order = true,
@@ -348,6 +349,18 @@ int img_convert(int argc, char **argv)
             progress = true;
             break;
         case 't':
+            /* qemu-img's default for the target is "unsafe": no flush */
+            if (!strcmp(optarg, "none") || !strcmp(optarg, "directsync")) {
+                target_nocache = true;
+                s.flush = true;
+            } else if (!strcmp(optarg, "writeback") ||
+                       !strcmp(optarg, "writethrough")) {
+                s.flush = true;
+            } else if (strcmp(optarg, "unsafe")) {
+                error_report("Invalid cache option: %s", optarg);
+                return 1;
+            }
+            break;
         case 'T':
             break;
         case 'q':
@@ -460,7 +473,9 @@ int img_convert(int argc, char **argv)
     }
     /* With -B the target needs its backing file: zeroes must hide it */
     s.target = img_open(out_name, out_fmt,
-                        IMG_OPEN_RDWR | (out_baseimg ? 0 : IMG_OPEN_NO_BACKING),
+                        IMG_OPEN_RDWR | (out_baseimg ? 0 : IMG_OPEN_NO_BACKING) |
+                        (target_nocache ? IMG_OPEN_NOCACHE : 0) |
+                        (s.flush ? 0 : IMG_OPEN_NO_FLUSH),
                         &err);
     if (!s.target) {
         error_report_err(err);

@@ -12,6 +12,19 @@ static const char *const probe_formats[] = { "qcow2", "raw" };
 
 #define PROBE_BUF_SIZE 2048
 
+static json_object *cache_options(int flags)
+{
+    json_object *cache = json_object_new_object();
+
+    if (flags & IMG_OPEN_NOCACHE) {
+        json_object_object_add(cache, "direct", json_object_new_boolean(true));
+    }
+    if (flags & IMG_OPEN_NO_FLUSH) {
+        json_object_object_add(cache, "no-flush", json_object_new_boolean(true));
+    }
+    return cache;
+}
+
 static json_object *file_options(const char *filename, int flags)
 {
     json_object *o = json_object_new_object();
@@ -23,11 +36,8 @@ static json_object *file_options(const char *filename, int flags)
     if (flags & IMG_OPEN_SHARE) {
         json_object_object_add(o, "force-share", json_object_new_boolean(true));
     }
-    if (flags & IMG_OPEN_NOCACHE) {
-        json_object *cache = json_object_new_object();
-
-        json_object_object_add(cache, "direct", json_object_new_boolean(true));
-        json_object_object_add(o, "cache", cache);
+    if (flags & (IMG_OPEN_NOCACHE | IMG_OPEN_NO_FLUSH)) {
+        json_object_object_add(o, "cache", cache_options(flags));
     }
     if (!ro) {
         json_object_object_add(o, "discard", json_object_new_string("unmap"));
@@ -173,6 +183,9 @@ BlockBackend *img_open(const char *filename, const char *fmt, int flags,
     }
     if (!ro) {
         json_object_object_add(json, "discard", json_object_new_string("unmap"));
+    }
+    if (flags & IMG_OPEN_NO_FLUSH) {
+        json_object_object_add(json, "cache", cache_options(IMG_OPEN_NO_FLUSH));
     }
     bs = open_json(json, errp);
     json_object_put(json);
