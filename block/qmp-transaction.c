@@ -4,11 +4,12 @@
  * blockdev-snapshot-internal-sync, blockdev-backup, drive-backup), with
  * QEMU's checks and error texts.
  *
- * Every node is drained while the actions are prepared in order; the
- * first failing action aborts all prepared ones (newest first) and its
- * error is the command's; otherwise every action commits.  Backups are
- * created in prepare and started at commit; with completion-mode=grouped
- * they share one JobTxn, so they finish or fail together.
+ * The nodes the actions name are drained while the actions are prepared
+ * in order and committed; the first failing action aborts all prepared
+ * ones (newest first) and its error is the command's; otherwise every
+ * action commits.  Backups are created in prepare and started at commit;
+ * with completion-mode=grouped they share one JobTxn, so they finish or
+ * fail together.
  * The engine: block/transaction.c.
  */
 #include "qemu/osdep.h"
@@ -377,6 +378,71 @@ static bool backup_action_prepare(TxnContext *ctx, TransactionAction *act,
 
 /* ---- the command ---- */
 
+/* The node an action works on (by device or node name), NULL if none */
+static const char *txn_action_node(TransactionAction *act)
+{
+    switch (act->type) {
+    case TRANSACTION_ACTION_KIND_BLOCK_DIRTY_BITMAP_ADD:
+        return act->u.block_dirty_bitmap_add.data->node;
+    case TRANSACTION_ACTION_KIND_BLOCK_DIRTY_BITMAP_REMOVE:
+        return act->u.block_dirty_bitmap_remove.data->node;
+    case TRANSACTION_ACTION_KIND_BLOCK_DIRTY_BITMAP_CLEAR:
+        return act->u.block_dirty_bitmap_clear.data->node;
+    case TRANSACTION_ACTION_KIND_BLOCK_DIRTY_BITMAP_ENABLE:
+        return act->u.block_dirty_bitmap_enable.data->node;
+    case TRANSACTION_ACTION_KIND_BLOCK_DIRTY_BITMAP_DISABLE:
+        return act->u.block_dirty_bitmap_disable.data->node;
+    case TRANSACTION_ACTION_KIND_BLOCK_DIRTY_BITMAP_MERGE:
+        return act->u.block_dirty_bitmap_merge.data->node;
+    case TRANSACTION_ACTION_KIND_BLOCKDEV_BACKUP:
+        return act->u.blockdev_backup.data->device;
+    case TRANSACTION_ACTION_KIND_DRIVE_BACKUP:
+        return act->u.drive_backup.data->device;
+    case TRANSACTION_ACTION_KIND_BLOCKDEV_SNAPSHOT_INTERNAL_SYNC:
+        return act->u.blockdev_snapshot_internal_sync.data->device;
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Drain every node the actions name, each once (a drained node quiesces
+ * its parents: exports and guests stop writing to it), so that all
+ * actions see the same instant.  Not a drain-all: block/graph.c quiesces
+ * a parent attached to a node drained N times N times but releases it
+ * once, and under a drain-all every format node counts 2, which would
+ * leave a new backup job paused.  Unknown names are left to the action's
+ * own error.
+ */
+static GSList *txn_drain_begin(TransactionActionList *actions)
+{
+    GSList *drained = NULL;
+    TransactionActionList *l;
+
+    for (l = actions; l; l = l->next) {
+        const char *name = txn_action_node(l->value);
+        BlockDriverState *bs = name ? bdrv_lookup_bs(name, name, NULL) : NULL;
+
+        if (bs && !g_slist_find(drained, bs)) {
+            bdrv_ref(bs);
+            bdrv_drained_begin(bs);
+            drained = g_slist_prepend(drained, bs);
+        }
+    }
+    return drained;
+}
+
+static void txn_drain_end(GSList *drained)
+{
+    GSList *l;
+
+    for (l = drained; l; l = l->next) {
+        bdrv_drained_end(l->data);
+        bdrv_unref(l->data);
+    }
+    g_slist_free(drained);
+}
+
 static bool txn_action_prepare(TxnContext *ctx, TransactionAction *act,
                                Error **errp)
 {
@@ -417,6 +483,7 @@ void qmp_transaction(TransactionActionList *actions,
 {
     TxnContext ctx = { .mode = ACTION_COMPLETION_MODE_INDIVIDUAL };
     TransactionActionList *l;
+    GSList *drained;
     unsigned n = 0;
     int ret = 0;
 
@@ -433,7 +500,7 @@ void qmp_transaction(TransactionActionList *actions,
     trace_transaction_begin(n, ActionCompletionMode_str(ctx.mode));
 
     /* Nothing may write while the actions are prepared and committed */
-    bdrv_drain_all_begin();
+    drained = txn_drain_begin(actions);
     for (l = actions; l; l = l->next) {
         trace_transaction_action_prepare(TransactionActionKind_str(l->value->type));
         if (!txn_action_prepare(&ctx, l->value, errp)) {
@@ -443,7 +510,7 @@ void qmp_transaction(TransactionActionList *actions,
     }
     trace_transaction_finish(ret < 0 ? "abort" : "commit", tran_length(ctx.tran));
     tran_finalize(ctx.tran, ret);
-    bdrv_drain_all_end();
+    txn_drain_end(drained);
 
     if (ctx.block_job_txn) {
         job_txn_unref(ctx.block_job_txn);
