@@ -17,8 +17,13 @@
 
 QCow2ClusterType qcow2_get_cluster_type(BlockDriverState *bs, uint64_t l2_entry)
 {
+    BDRVQcow2State *s = bs->opaque;
+
     if (l2_entry & QCOW_OFLAG_COMPRESSED) {
         return QCOW2_CLUSTER_COMPRESSED;
+    } else if (s->extended_l2) {
+        return (l2_entry & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_NORMAL :
+                                               QCOW2_CLUSTER_UNALLOCATED;
     } else if (l2_entry & QCOW_OFLAG_ZERO) {
         return (l2_entry & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_ZERO_ALLOC :
                                                QCOW2_CLUSTER_ZERO_PLAIN;
@@ -186,7 +191,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t old_l2_offset = s->l1_table[l1_index] & L1E_OFFSET_MASK;
-    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t);
+    unsigned slice_bytes = s->l2_slice_size * l2_entry_size(s);
     int n_slices = s->cluster_size / slice_bytes;
     int64_t l2_offset;
     int i, ret;
@@ -300,7 +305,7 @@ int coroutine_fn qcow2_get_l2_slice(BlockDriverState *bs, uint64_t offset,
     idx = offset_to_l2_index(s, offset);
     ret = qcow2_cache_get(bs, s->l2_table_cache,
                           l2_offset + (uint64_t)(idx & ~(s->l2_slice_size - 1)) *
-                                      sizeof(uint64_t),
+                                      l2_entry_size(s),
                           (void **)l2_slice);
     if (ret < 0) {
         return ret;
@@ -335,16 +340,62 @@ static int check_data_cluster(BlockDriverState *bs, uint64_t l2_entry,
     return 0;
 }
 
+/*
+ * What subcluster sc of a cluster reads as (QCOW2_CLUSTER_*, UNALLOCATED
+ * also for unallocated subclusters of an allocated cluster), and how many
+ * subclusters from sc on read the same way; -EIO for an invalid bitmap.
+ * Without extended L2 entries a cluster is one subcluster.
+ */
+static int subcluster_run(BlockDriverState *bs, uint64_t entry, uint64_t bitmap,
+                          int sc, int *type)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool has_offset = entry & L2E_OFFSET_MASK;
+    int i, t = -1;
+
+    if (!s->extended_l2) {
+        *type = qcow2_get_cluster_type(bs, entry);
+        return 1;
+    }
+    if (entry & QCOW_OFLAG_COMPRESSED) {
+        *type = QCOW2_CLUSTER_COMPRESSED;
+        return QCOW_EXTL2_SUBCLUSTERS - sc;
+    }
+    for (i = sc; i < QCOW_EXTL2_SUBCLUSTERS; i++) {
+        bool alloc = bitmap & (UINT64_C(1) << i);
+        bool zero = bitmap & (UINT64_C(1) << (32 + i));
+        int ti;
+
+        if ((alloc && zero) || (alloc && !has_offset)) {
+            return -EIO;
+        } else if (alloc) {
+            ti = QCOW2_CLUSTER_NORMAL;
+        } else if (zero) {
+            ti = has_offset ? QCOW2_CLUSTER_ZERO_ALLOC : QCOW2_CLUSTER_ZERO_PLAIN;
+        } else {
+            ti = QCOW2_CLUSTER_UNALLOCATED;
+        }
+        if (t < 0) {
+            t = ti;
+        } else if (ti != t) {
+            break;
+        }
+    }
+    *type = t;
+    return i - sc;
+}
+
 int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                                        uint64_t *bytes, uint64_t *host_offset)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t offset_in_cluster = offset_into_cluster(s, offset);
     uint64_t bytes_needed = *bytes + offset_in_cluster;
-    uint64_t bytes_available, l2_entry, nb, i;
+    uint64_t bytes_available, entry, bitmap, first_host, covered;
+    int spc = s->subclusters_per_cluster;
+    int sc = offset_in_cluster >> s->subcluster_bits;
     uint64_t *slice;
-    int l2_index, ret;
-    QCow2ClusterType type;
+    int l2_index, ret, type, n, i;
 
     *host_offset = 0;
     bytes_available = (uint64_t)(s->l2_slice_size - offset_to_l2_slice_index(s, offset))
@@ -360,48 +411,59 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
         *bytes = bytes_needed - offset_in_cluster;
         return QCOW2_CLUSTER_UNALLOCATED;
     }
-    l2_entry = GUINT64_FROM_BE(slice[l2_index]);
-    type = qcow2_get_cluster_type(bs, l2_entry);
-    nb = size_to_clusters(s, bytes_needed);
-    switch (type) {
-    case QCOW2_CLUSTER_COMPRESSED:
-        *host_offset = l2_entry;
-        nb = 1;
-        break;
-    case QCOW2_CLUSTER_NORMAL:
-    case QCOW2_CLUSTER_ZERO_ALLOC:
-        ret = check_data_cluster(bs, l2_entry, offset);
+    entry = qcow2_l2_entry(s, slice, l2_index);
+    bitmap = qcow2_l2_bitmap(s, slice, l2_index);
+    n = subcluster_run(bs, entry, bitmap, sc, &type);
+    if (n < 0) {
+        ret = n;
+        goto bad_bitmap;
+    }
+    first_host = entry & L2E_OFFSET_MASK;
+    if (type == QCOW2_CLUSTER_COMPRESSED) {
+        *host_offset = entry;
+        covered = s->cluster_size;
+        goto done;
+    }
+    if (type == QCOW2_CLUSTER_NORMAL || type == QCOW2_CLUSTER_ZERO_ALLOC) {
+        ret = check_data_cluster(bs, entry, offset);
         if (ret < 0) {
             goto out;
         }
-        *host_offset = (l2_entry & L2E_OFFSET_MASK) + offset_in_cluster;
-        for (i = 1; i < nb; i++) {
-            uint64_t e = GUINT64_FROM_BE(slice[l2_index + i]);
-
-            if (qcow2_get_cluster_type(bs, e) != type ||
-                (e & L2E_OFFSET_MASK) != (l2_entry & L2E_OFFSET_MASK) +
-                                         (i << s->cluster_bits)) {
-                break;
-            }
-        }
-        nb = i;
-        break;
-    default:
-        for (i = 1; i < nb; i++) {
-            if (qcow2_get_cluster_type(bs, GUINT64_FROM_BE(slice[l2_index + i])) !=
-                type) {
-                break;
-            }
-        }
-        nb = i;
-        break;
+        *host_offset = first_host + offset_in_cluster;
     }
-    bytes_needed = MIN(bytes_needed, nb << s->cluster_bits);
+    covered = (uint64_t)(sc + n) << s->subcluster_bits;
+    /* The run may go on in the following clusters */
+    for (i = 1; sc + n == spc && covered < bytes_needed; i++) {
+        uint64_t e = qcow2_l2_entry(s, slice, l2_index + i);
+        uint64_t b = qcow2_l2_bitmap(s, slice, l2_index + i);
+        int t;
+
+        n = subcluster_run(bs, e, b, 0, &t);
+        sc = 0;
+        if (n < 0 || t != type || t == QCOW2_CLUSTER_COMPRESSED) {
+            break;
+        }
+        if ((t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC) &&
+            (e & L2E_OFFSET_MASK) != first_host + ((uint64_t)i << s->cluster_bits)) {
+            break;
+        }
+        covered += (uint64_t)n << s->subcluster_bits;
+    }
+done:
+    bytes_needed = MIN(bytes_needed, covered);
     *bytes = bytes_needed - offset_in_cluster;
     ret = type;
 out:
     qcow2_cache_put(s->l2_table_cache, (void **)&slice);
     return ret;
+
+bad_bitmap:
+    qcow2_signal_corruption(bs, true, -1, -1, "Invalid cluster entry found "
+                            "(L2 entry: %#" PRIx64 ", bitmap: %#" PRIx64
+                            ", guest offset: %#" PRIx64 ")", entry, bitmap,
+                            offset);
+    ret = -EIO;
+    goto out;
 }
 
 /* ---- allocations in flight ---- */
@@ -460,17 +522,31 @@ void qcow2_alloc_meta_done(BlockDriverState *bs, QCowL2Meta *m)
     g_free(m);
 }
 
-static bool entry_is_copied_normal(BlockDriverState *bs, uint64_t e)
+/* A cluster of ours (refcount 1) whose every subcluster holds data */
+static bool entry_is_copied_normal(BlockDriverState *bs, uint64_t e,
+                                   uint64_t bitmap)
 {
+    BDRVQcow2State *s = bs->opaque;
+
     return qcow2_get_cluster_type(bs, e) == QCOW2_CLUSTER_NORMAL &&
-           (e & QCOW_OFLAG_COPIED);
+           (e & QCOW_OFLAG_COPIED) &&
+           (!s->extended_l2 ||
+            (bitmap & QCOW_L2_BITMAP_ALL_ALLOC) == QCOW_L2_BITMAP_ALL_ALLOC);
 }
 
 /* The old content of a cluster with this entry reads as zeroes */
-static bool cluster_reads_zero(BlockDriverState *bs, uint64_t e)
+static bool cluster_reads_zero(BlockDriverState *bs, uint64_t e, uint64_t bitmap)
 {
+    BDRVQcow2State *s = bs->opaque;
     QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
 
+    if (s->extended_l2) {
+        if (type == QCOW2_CLUSTER_COMPRESSED || (bitmap & QCOW_L2_BITMAP_ALL_ALLOC)) {
+            return false;
+        }
+        return (bitmap & QCOW_L2_BITMAP_ALL_ZEROES) == QCOW_L2_BITMAP_ALL_ZEROES ||
+               !bs->backing;
+    }
     return type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC ||
            (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing);
 }
@@ -500,9 +576,9 @@ again:
     }
     nb = MIN(size_to_clusters(s, offset_in_cluster + cur_bytes),
              (uint64_t)(s->l2_slice_size - l2_index));
-    l2_entry = GUINT64_FROM_BE(slice[l2_index]);
+    l2_entry = qcow2_l2_entry(s, slice, l2_index);
 
-    if (entry_is_copied_normal(bs, l2_entry)) {
+    if (entry_is_copied_normal(bs, l2_entry, qcow2_l2_bitmap(s, slice, l2_index))) {
         /* Already ours: write in place */
         ret = check_data_cluster(bs, l2_entry, offset);
         if (ret < 0) {
@@ -510,9 +586,9 @@ again:
             return ret;
         }
         for (i = 1; i < nb; i++) {
-            uint64_t e = GUINT64_FROM_BE(slice[l2_index + i]);
+            uint64_t e = qcow2_l2_entry(s, slice, l2_index + i);
 
-            if (!entry_is_copied_normal(bs, e) ||
+            if (!entry_is_copied_normal(bs, e, qcow2_l2_bitmap(s, slice, l2_index + i)) ||
                 (e & L2E_OFFSET_MASK) != (l2_entry & L2E_OFFSET_MASK) +
                                          (i << s->cluster_bits)) {
                 break;
@@ -528,13 +604,15 @@ again:
 
     /* New clusters for every entry up to the next one that is already ours */
     for (i = 1; i < nb; i++) {
-        if (entry_is_copied_normal(bs, GUINT64_FROM_BE(slice[l2_index + i]))) {
+        if (entry_is_copied_normal(bs, qcow2_l2_entry(s, slice, l2_index + i),
+                                   qcow2_l2_bitmap(s, slice, l2_index + i))) {
             break;
         }
     }
     nb = i;
-    cow_zero = cluster_reads_zero(bs, l2_entry) &&
-               cluster_reads_zero(bs, GUINT64_FROM_BE(slice[l2_index + nb - 1]));
+    cow_zero = cluster_reads_zero(bs, l2_entry, qcow2_l2_bitmap(s, slice, l2_index)) &&
+               cluster_reads_zero(bs, qcow2_l2_entry(s, slice, l2_index + nb - 1),
+                                  qcow2_l2_bitmap(s, slice, l2_index + nb - 1));
     qcow2_cache_put(s->l2_table_cache, (void **)&slice);
 
     host = qcow2_alloc_clusters(bs, nb << s->cluster_bits);
@@ -584,10 +662,11 @@ int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs, QCowL2Meta *m
     assert(l2_index + m->nb_clusters <= s->l2_slice_size);
     old = g_new(uint64_t, m->nb_clusters);
     for (i = 0; i < m->nb_clusters; i++) {
-        old[i] = GUINT64_FROM_BE(slice[l2_index + i]);
-        slice[l2_index + i] = GUINT64_TO_BE((m->alloc_offset +
-                                             ((uint64_t)i << s->cluster_bits)) |
-                                            QCOW_OFLAG_COPIED);
+        old[i] = qcow2_l2_entry(s, slice, l2_index + i);
+        qcow2_set_l2_entry(s, slice, l2_index + i,
+                           (m->alloc_offset + ((uint64_t)i << s->cluster_bits)) |
+                           QCOW_OFLAG_COPIED);
+        qcow2_set_l2_bitmap(s, slice, l2_index + i, QCOW_L2_BITMAP_ALL_ALLOC);
     }
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, slice);
     qcow2_cache_put(s->l2_table_cache, (void **)&slice);
@@ -670,8 +749,9 @@ int coroutine_fn qcow2_link_compressed_cluster(BlockDriverState *bs,
     }
     nb_csectors = ((host + m->compressed_size - 1) >> 9) - (host >> 9);
     entry = QCOW_OFLAG_COMPRESSED | host | (nb_csectors << s->csize_shift);
-    old = GUINT64_FROM_BE(slice[l2_index]);
-    slice[l2_index] = GUINT64_TO_BE(entry);
+    old = qcow2_l2_entry(s, slice, l2_index);
+    qcow2_set_l2_entry(s, slice, l2_index, entry);
+    qcow2_set_l2_bitmap(s, slice, l2_index, 0);
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, slice);
     qcow2_cache_put(s->l2_table_cache, (void **)&slice);
     if (qcow2_cluster_is_allocated(qcow2_get_cluster_type(bs, old))) {
@@ -687,7 +767,8 @@ int coroutine_fn qcow2_link_compressed_cluster(BlockDriverState *bs,
  * clusters), one L2 slice at a time; clusters whose entry changes from an
  * allocated one are freed with the given discard type.
  */
-typedef uint64_t EntryUpdateFunc(BlockDriverState *bs, uint64_t old, void *opaque);
+typedef void EntryUpdateFunc(BlockDriverState *bs, uint64_t old, uint64_t old_bitmap,
+                             uint64_t *new, uint64_t *new_bitmap, void *opaque);
 
 static int coroutine_fn update_entries(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, bool alloc_l2,
@@ -732,13 +813,16 @@ static int coroutine_fn update_entries(BlockDriverState *bs, uint64_t offset,
             }
         }
         for (i = 0; i < nb; i++) {
-            uint64_t old = GUINT64_FROM_BE(slice[l2_index + i]);
-            uint64_t new = fn(bs, old, opaque);
+            uint64_t old = qcow2_l2_entry(s, slice, l2_index + i);
+            uint64_t old_bitmap = qcow2_l2_bitmap(s, slice, l2_index + i);
+            uint64_t new = old, new_bitmap = old_bitmap;
 
-            if (new == old) {
+            fn(bs, old, old_bitmap, &new, &new_bitmap, opaque);
+            if (new == old && new_bitmap == old_bitmap) {
                 continue;
             }
-            slice[l2_index + i] = GUINT64_TO_BE(new);
+            qcow2_set_l2_entry(s, slice, l2_index + i, new);
+            qcow2_set_l2_bitmap(s, slice, l2_index + i, new_bitmap);
             qcow2_cache_entry_mark_dirty(s->l2_table_cache, slice);
             if (qcow2_cluster_is_allocated(qcow2_get_cluster_type(bs, old)) &&
                 (old & L2E_OFFSET_MASK) != (new & L2E_OFFSET_MASK)) {
@@ -757,20 +841,25 @@ typedef struct DiscardOpaque {
     bool full_discard;
 } DiscardOpaque;
 
-static uint64_t discard_entry(BlockDriverState *bs, uint64_t old, void *opaque)
+static void discard_entry(BlockDriverState *bs, uint64_t old, uint64_t old_bitmap,
+                          uint64_t *new, uint64_t *new_bitmap, void *opaque)
 {
     BDRVQcow2State *s = bs->opaque;
     DiscardOpaque *d = opaque;
     QCow2ClusterType type = qcow2_get_cluster_type(bs, old);
 
     if (d->full_discard) {
-        return 0;
-    }
-    if (bs->backing || qcow2_cluster_is_allocated(type)) {
+        *new = *new_bitmap = 0;
+    } else if (bs->backing || qcow2_cluster_is_allocated(type) ||
+               (s->extended_l2 && (old_bitmap & QCOW_L2_BITMAP_ALL_ALLOC))) {
         /* Reads must not fall through to the backing file afterwards */
-        return s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
+        if (s->extended_l2) {
+            *new = 0;
+            *new_bitmap = QCOW_L2_BITMAP_ALL_ZEROES;
+        } else {
+            *new = s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
+        }
     }
-    return old;
 }
 
 int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
@@ -787,23 +876,34 @@ int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
                           false, discard_entry, &d, type);
 }
 
-static uint64_t zero_entry(BlockDriverState *bs, uint64_t old, void *opaque)
+static void zero_entry(BlockDriverState *bs, uint64_t old, uint64_t old_bitmap,
+                       uint64_t *new, uint64_t *new_bitmap, void *opaque)
 {
+    BDRVQcow2State *s = bs->opaque;
     int flags = *(int *)opaque;
     QCow2ClusterType type = qcow2_get_cluster_type(bs, old);
     bool allocated = qcow2_cluster_is_allocated(type);
 
+    if (s->extended_l2) {
+        *new_bitmap = QCOW_L2_BITMAP_ALL_ZEROES;
+        if (type == QCOW2_CLUSTER_COMPRESSED ||
+            (allocated && ((flags & BDRV_REQ_MAY_UNMAP) || !(old & QCOW_OFLAG_COPIED)))) {
+            *new = 0;
+        } else if (!allocated && !old_bitmap && !bs->backing) {
+            *new_bitmap = 0;    /* reads zero already */
+        }
+        return;
+    }
     if (type == QCOW2_CLUSTER_COMPRESSED ||
         (allocated && ((flags & BDRV_REQ_MAY_UNMAP) || !(old & QCOW_OFLAG_COPIED)))) {
-        return QCOW_OFLAG_ZERO;
+        *new = QCOW_OFLAG_ZERO;
+    } else if (allocated) {
+        *new = old | QCOW_OFLAG_ZERO;
+    } else if (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing) {
+        /* reads zero already */
+    } else {
+        *new = QCOW_OFLAG_ZERO;
     }
-    if (allocated) {
-        return old | QCOW_OFLAG_ZERO;
-    }
-    if (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing) {
-        return old;     /* reads zero already */
-    }
-    return QCOW_OFLAG_ZERO;
 }
 
 int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs, uint64_t offset,

@@ -446,14 +446,14 @@ ssize_t coroutine_fn qcow2_co_compress(BlockDriverState *bs, void *dest,
 #define QCOW2_DEFAULT_CACHE_CLEAN_INTERVAL  600
 
 static int read_cache_sizes(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
-                            uint64_t *l2_cache_size, uint64_t *l2_entry_size,
+                            uint64_t *l2_cache_size, uint64_t *l2_cache_entry_size,
                             uint64_t *refcount_cache_size, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t min_refcount_cache = (uint64_t)QCOW2_MIN_REFCOUNT_CACHE_ENTRIES *
                                   s->cluster_size;
     uint64_t max_l2_entries = DIV_ROUND_UP(s->size, s->cluster_size);
-    uint64_t max_l2_cache = ROUND_UP(max_l2_entries * sizeof(uint64_t),
+    uint64_t max_l2_cache = ROUND_UP(max_l2_entries * l2_entry_size(s),
                                      s->cluster_size);
     uint64_t l2_max_setting = o->has_l2_cache_size ? o->l2_cache_size :
                               QCOW2_DEFAULT_L2_CACHE_MAX_SIZE;
@@ -466,8 +466,8 @@ static int read_cache_sizes(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
     }
     *l2_cache_size = o->has_l2_cache_size ? o->l2_cache_size : 0;
     *refcount_cache_size = o->has_refcount_cache_size ? o->refcount_cache_size : 0;
-    *l2_entry_size = o->has_l2_cache_entry_size ? o->l2_cache_entry_size :
-                     (uint64_t)s->cluster_size;
+    *l2_cache_entry_size = o->has_l2_cache_entry_size ? o->l2_cache_entry_size :
+                           (uint64_t)s->cluster_size;
     if (o->has_cache_size) {
         uint64_t combined = o->cache_size;
 
@@ -501,9 +501,9 @@ static int read_cache_sizes(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
             *refcount_cache_size = min_refcount_cache;
         }
     }
-    if (*l2_entry_size < (1 << QCOW2_MIN_CLUSTER_BITS) ||
-        *l2_entry_size > (uint64_t)s->cluster_size ||
-        !is_power_of_2(*l2_entry_size)) {
+    if (*l2_cache_entry_size < (1 << QCOW2_MIN_CLUSTER_BITS) ||
+        *l2_cache_entry_size > (uint64_t)s->cluster_size ||
+        !is_power_of_2(*l2_cache_entry_size)) {
         error_setg(errp, "L2 cache entry size must be a power of two "
                    "between %d and the cluster size (%d)",
                    1 << QCOW2_MIN_CLUSTER_BITS, s->cluster_size);
@@ -563,7 +563,7 @@ static int qcow2_apply_options(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
                                int flags, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t l2_cache_size, l2_entry_size, refcount_cache_size;
+    uint64_t l2_cache_size, l2_cache_entry_size, refcount_cache_size;
     uint64_t l2_entries, rc_entries;
     int64_t interval;
     int ret;
@@ -576,12 +576,12 @@ static int qcow2_apply_options(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
         error_setg(errp, "qcow2 external data files are not supported by blockd");
         return -ENOTSUP;
     }
-    ret = read_cache_sizes(bs, o, &l2_cache_size, &l2_entry_size,
+    ret = read_cache_sizes(bs, o, &l2_cache_size, &l2_cache_entry_size,
                            &refcount_cache_size, errp);
     if (ret < 0) {
         return ret;
     }
-    l2_entries = MAX(l2_cache_size / l2_entry_size, QCOW2_MIN_L2_CACHE_ENTRIES);
+    l2_entries = MAX(l2_cache_size / l2_cache_entry_size, QCOW2_MIN_L2_CACHE_ENTRIES);
     rc_entries = MAX(refcount_cache_size / s->cluster_size,
                      QCOW2_MIN_REFCOUNT_CACHE_ENTRIES);
     if (l2_entries > INT_MAX) {
@@ -618,8 +618,8 @@ static int qcow2_apply_options(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
         o->has_pass_discard_other ? o->pass_discard_other : false;
     s->overlap_check = overlap_check_flags(o, errp);
 
-    s->l2_slice_size = l2_entry_size / sizeof(uint64_t);
-    s->l2_table_cache = qcow2_cache_create(bs, l2_entries, l2_entry_size);
+    s->l2_slice_size = l2_cache_entry_size / l2_entry_size(s);
+    s->l2_table_cache = qcow2_cache_create(bs, l2_entries, l2_cache_entry_size);
     s->refcount_block_cache = qcow2_cache_create(bs, rc_entries, s->cluster_size);
     if (!s->l2_table_cache || !s->refcount_block_cache) {
         error_setg(errp, "Could not allocate metadata caches");
@@ -631,7 +631,7 @@ static int qcow2_apply_options(BlockDriverState *bs, BlockdevOptionsQcow2 *o,
         timer_mod(s->cache_clean_timer, qemu_clock_get_ns() +
                   (int64_t)s->cache_clean_interval * NANOSECONDS_PER_SECOND);
     }
-    trace_qcow2_cache_sizes(bs, l2_entries, l2_entry_size, rc_entries);
+    trace_qcow2_cache_sizes(bs, l2_entries, l2_cache_entry_size, rc_entries);
     return 0;
 }
 
@@ -798,6 +798,13 @@ static int check_header(BlockDriverState *bs, QCowHeader *h, int flags,
         error_setg(errp, "Encrypted qcow2 images are not supported by blockd");
         return -ENOTSUP;
     }
+    if ((h->incompatible_features & QCOW2_INCOMPAT_EXTL2) &&
+        h->cluster_bits < QCOW2_EXTL2_MIN_CLUSTER_BITS) {
+        error_setg(errp, "Extended L2 entries are only supported with "
+                   "cluster sizes of at least %d bytes",
+                   1 << QCOW2_EXTL2_MIN_CLUSTER_BITS);
+        return -EINVAL;
+    }
     if (h->compression_type > QCOW2_COMPRESSION_TYPE_ZSTD) {
         error_setg(errp, "qcow2: unknown compression type: %u",
                    h->compression_type);
@@ -860,7 +867,12 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
     s->qcow_version = h.version;
     s->cluster_bits = h.cluster_bits;
     s->cluster_size = 1 << s->cluster_bits;
-    s->l2_bits = s->cluster_bits - 3;
+    s->extended_l2 = !!(h.incompatible_features & QCOW2_INCOMPAT_EXTL2);
+    s->l2_entry_words = s->extended_l2 ? 2 : 1;
+    s->subclusters_per_cluster = s->extended_l2 ? QCOW_EXTL2_SUBCLUSTERS : 1;
+    s->subcluster_bits = s->cluster_bits - (s->extended_l2 ? 5 : 0);
+    s->subcluster_size = 1 << s->subcluster_bits;
+    s->l2_bits = s->cluster_bits - 3 - (s->extended_l2 ? 1 : 0);
     s->l2_size = 1 << s->l2_bits;
     s->refcount_order = h.refcount_order;
     s->refcount_bits = 1 << s->refcount_order;
@@ -1703,21 +1715,24 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
     if (offset_into_cluster(s, offset) ||
         (offset_into_cluster(s, end) && (int64_t)end != disk)) {
         /* A part of one cluster: nothing to do if it reads as zero already */
-        uint64_t cur = s->cluster_size, host;
-        int64_t start = start_of_cluster(s, offset);
+        uint64_t cur = bytes, host;
         int type;
 
         if (offset_into_cluster(s, offset) + bytes > (uint64_t)s->cluster_size) {
             return -ENOTSUP;
         }
         qemu_co_mutex_lock(&s->lock);
-        type = qcow2_get_host_offset(bs, start, &cur, &host);
+        type = qcow2_get_host_offset(bs, offset, &cur, &host);
         qemu_co_mutex_unlock(&s->lock);
-        if (type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC ||
-            (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing)) {
+        if (type < 0) {
+            return type;
+        }
+        if (cur == (uint64_t)bytes &&
+            (type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC ||
+             (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing))) {
             return 0;
         }
-        return type < 0 ? type : -ENOTSUP;
+        return -ENOTSUP;
     }
     qemu_co_mutex_lock(&s->lock);
     ret = qcow2_cluster_zeroize(bs, offset, ROUND_UP(end, s->cluster_size) - offset,
@@ -1809,7 +1824,7 @@ static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     BDRVQcow2State *s = bs->opaque;
 
     bdi->cluster_size = s->cluster_size;
-    bdi->subcluster_size = s->cluster_size;
+    bdi->subcluster_size = s->subcluster_size;
     bdi->is_dirty = !!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY);
     bdi->vm_state_offset = (int64_t)s->l1_vm_state_index <<
                            (s->cluster_bits + s->l2_bits);
@@ -1860,7 +1875,7 @@ static ImageInfoSpecific *qcow2_get_specific_info(BlockDriverState *bs,
     q->has_corrupt = true;
     q->corrupt = !!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
     q->has_extended_l2 = true;
-    q->extended_l2 = false;
+    q->extended_l2 = s->extended_l2;
     q->bitmaps = qcow2_get_bitmap_info_list(bs, &local_err);
     if (local_err) {
         error_propagate(errp, local_err);

@@ -52,6 +52,12 @@
 #define QCOW_OFLAG_COMPRESSED   (UINT64_C(1) << 62)
 #define QCOW_OFLAG_ZERO         (UINT64_C(1) << 0)
 
+/* Extended L2 entries: 32 subclusters, allocation bits 0-31, zero bits 32-63 */
+#define QCOW_EXTL2_SUBCLUSTERS      32
+#define QCOW_L2_BITMAP_ALL_ALLOC    UINT64_C(0x00000000ffffffff)
+#define QCOW_L2_BITMAP_ALL_ZEROES   UINT64_C(0xffffffff00000000)
+#define QCOW2_EXTL2_MIN_CLUSTER_BITS 14
+
 #define L1E_OFFSET_MASK         UINT64_C(0x00fffffffffffe00)
 #define L2E_OFFSET_MASK         UINT64_C(0x00fffffffffffe00)
 #define L1E_RESERVED_MASK       UINT64_C(0x7f000000000001ff)
@@ -81,7 +87,7 @@ enum {
     QCOW2_INCOMPAT_EXTL2        = 1 << QCOW2_INCOMPAT_EXTL2_BITNR,
     /* What blockd implements (the others are refused at open) */
     QCOW2_INCOMPAT_MASK         = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT |
-                                  QCOW2_INCOMPAT_COMPRESSION,
+                                  QCOW2_INCOMPAT_COMPRESSION | QCOW2_INCOMPAT_EXTL2,
 
     QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR   = 0,
     QCOW2_COMPAT_LAZY_REFCOUNTS = 1 << QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR,
@@ -249,6 +255,11 @@ typedef struct BDRVQcow2State {
     int l2_bits;                    /* log2 of entries per L2 table */
     int l2_size;                    /* entries per L2 table */
     int l2_slice_size;              /* entries per L2 cache entry */
+    bool extended_l2;               /* 128-bit entries with subclusters */
+    int l2_entry_words;             /* 64-bit words per L2 entry: 1 or 2 */
+    int subclusters_per_cluster;    /* 32 with extended L2, else 1 */
+    int subcluster_bits;
+    int subcluster_size;
     int refcount_order;
     int refcount_bits;
     uint64_t refcount_max;
@@ -342,12 +353,44 @@ static inline int offset_to_l2_slice_index(BDRVQcow2State *s, int64_t offset)
     return (offset >> s->cluster_bits) & (s->l2_slice_size - 1);
 }
 
-static inline bool has_data_file(BlockDriverState *bs)
+/* Bytes of one L2 entry (8, or 16 with extended L2) */
+static inline int l2_entry_size(BDRVQcow2State *s)
 {
-    return false;
+    return s->l2_entry_words * sizeof(uint64_t);
 }
 
-/* Type of an L2 entry (host order); l2_entry must be valid for the version */
+/* Entry i of an L2 slice (host order) */
+static inline uint64_t qcow2_l2_entry(BDRVQcow2State *s, const uint64_t *slice, int i)
+{
+    return GUINT64_FROM_BE(slice[i * s->l2_entry_words]);
+}
+
+/* Subcluster bitmap of entry i (0 without extended L2) */
+static inline uint64_t qcow2_l2_bitmap(BDRVQcow2State *s, const uint64_t *slice, int i)
+{
+    return s->extended_l2 ? GUINT64_FROM_BE(slice[i * 2 + 1]) : 0;
+}
+
+static inline void qcow2_set_l2_entry(BDRVQcow2State *s, uint64_t *slice, int i,
+                                      uint64_t entry)
+{
+    slice[i * s->l2_entry_words] = GUINT64_TO_BE(entry);
+}
+
+static inline void qcow2_set_l2_bitmap(BDRVQcow2State *s, uint64_t *slice, int i,
+                                       uint64_t bitmap)
+{
+    if (s->extended_l2) {
+        slice[i * 2 + 1] = GUINT64_TO_BE(bitmap);
+    }
+}
+
+/*
+ * Type of the host cluster an L2 entry (host order) refers to: for
+ * refcounting and allocation.  With extended L2 entries the zero state is
+ * per subcluster (in the bitmap), so this is COMPRESSED, NORMAL (has a host
+ * cluster) or UNALLOCATED.
+ */
 QCow2ClusterType qcow2_get_cluster_type(BlockDriverState *bs, uint64_t l2_entry);
 
 static inline bool qcow2_cluster_is_allocated(QCow2ClusterType type)

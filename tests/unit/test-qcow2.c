@@ -461,6 +461,7 @@ static void test_fuzz_metadata(void)
         { "cluster_size=4096,refcount_bits=1", 4096 },
         { "cluster_size=512,refcount_bits=64", 512 },
         { "compat=0.10,cluster_size=1024", 1024 },
+        { "extended_l2=on,cluster_size=16384", 16384 },
     };
     /* QCOW2_FUZZ_ITERATIONS / QCOW2_FUZZ_SEED for longer local runs */
     const char *iters_env = g_getenv("QCOW2_FUZZ_ITERATIONS");
