@@ -91,7 +91,14 @@ static void coroutine_fn mirror_top_sync_target(MirrorBlockJob *s,
     if (ret < 0) {
         bdrv_set_dirty_bitmap(s->dirty_bitmap, offset, bytes);
         s->actively_synced = false;
-        mirror_error_action(s, false, -ret);
+        /* The guest write succeeded; the job fails under `report` (QEMU's) */
+        if (mirror_error_action(s, false, -ret) == BLOCK_ERROR_ACTION_REPORT &&
+            s->ret == 0) {
+            s->ret = ret;
+        }
+        if (!s->common.job.paused) {
+            job_enter(&s->common.job);
+        }
         return;
     }
     if (end > start) {
