@@ -66,8 +66,9 @@ static void coroutine_fn cbw_copy_entry(void *opaque)
     c->ret = block_copy(s->bcs, c->offset, c->bytes, &c->is_read);
     c->done = true;
     if (c->abandoned) {
-        if (c->ret < 0 && !s->snapshot_error) {
-            /* The guest was told the write went on: the snapshot is gone */
+        if (c->ret < 0 && !s->snapshot_error &&
+            s->on_cbw_error == ON_CBW_ERROR_BREAK_SNAPSHOT) {
+            /* The guest write went on: the snapshot is gone */
             s->snapshot_error = c->ret;
             trace_cbw_snapshot_broken(c->bs, c->ret);
         }
