@@ -189,7 +189,10 @@ int img_snapshot(int argc, char **argv)
             co.ret = -ENOTSUP;
         }
         if (co.ret) {
-            if (!err) {
+            if (co.ret != -ENOTSUP || !err) {
+                /* qemu-img reports the driver's failure by its errno */
+                error_free(err);
+                err = NULL;
                 error_setg_errno(&err, -co.ret, "Failed to load snapshot");
             }
             error_prepend(&err, "Could not apply snapshot '%s': ", name);
