@@ -666,17 +666,20 @@ static void bdrv_child_free(BdrvChild *c)
     g_free(c);
 }
 
-/* Link c into its node's parent list; a drained node drains its new parent. */
+/*
+ * Link c into its node's parent list.  A drained node quiesces each of its
+ * parents exactly once, however deeply the drain nests (the last
+ * drained_end releases it once), so a new parent of a drained node is
+ * quiesced once too.
+ */
 static void bdrv_child_link(BdrvChild *c)
 {
-    int i;
-
     c->bs->parents = g_list_append(c->bs->parents, c);
-    for (i = 0; i < c->bs->quiesce_counter; i++) {
+    if (c->bs->quiesce_counter > 0) {
+        c->quiesced_parent++;
         if (c->klass->drained_begin) {
             c->klass->drained_begin(c);
         }
-        c->quiesced_parent++;
     }
 }
 

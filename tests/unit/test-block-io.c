@@ -449,6 +449,34 @@ static void test_drain_through_child(void)
     bdrv_unref(bs);
 }
 
+/*
+ * A parent attached while its node is drained N times is quiesced once
+ * and released by the last drained_end (not stuck after N-1 releases).
+ */
+static void test_drain_nested_new_parent(void)
+{
+    BlockDriverState *bs = open_json("{\"driver\": \"null-co\", "
+                                     "\"node-name\": \"n\"}", &error_abort);
+    BlockBackend *blk;
+    uint8_t buf[512];
+    CoReq r;
+
+    bdrv_drained_begin(bs);
+    bdrv_drained_begin(bs);
+    blk = blk_on(bs, RW);
+    r = (CoReq) { .blk = blk, .offset = 0, .bytes = 512, .buf = buf };
+    co_req_start(&r);
+    poll_idle();
+    g_assert_false(r.done);          /* held while drained */
+    bdrv_drained_end(bs);
+    poll_idle();
+    g_assert_false(r.done);          /* still drained once */
+    bdrv_drained_end(bs);
+    poll_until(&r.done);             /* released by the last end */
+    blk_unref(blk);
+    bdrv_unref(bs);
+}
+
 static void test_detect_zeroes(void)
 {
     BlockDriverState *bs = open_mem("size=65536,align=512",
@@ -814,6 +842,7 @@ int main(int argc, char **argv)
     g_test_add_func("/block/io/serialising-overlap", test_serialising_overlap);
     g_test_add_func("/block/io/drain-waits", test_drain_waits);
     g_test_add_func("/block/io/drain-through-child", test_drain_through_child);
+    g_test_add_func("/block/io/drain-nested-new-parent", test_drain_nested_new_parent);
     g_test_add_func("/block/io/detect-zeroes", test_detect_zeroes);
     g_test_add_func("/block/io/flush-gen-fua", test_flush_gen_and_fua);
     g_test_add_func("/block/io/write-zeroes-fallback",
