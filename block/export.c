@@ -257,7 +257,10 @@ BlockExportInfoList *qmp_query_block_exports(Error **errp)
 
         info->id = g_strdup(exp->id);
         info->type = exp->drv->type;
-        info->node_name = g_strdup(exp->node_name);
+        /* the node the export uses now (a mirror pivot may have replaced it) */
+        info->node_name = g_strdup(exp->blk && blk_bs(exp->blk)
+                                   ? bdrv_get_node_name(blk_bs(exp->blk))
+                                   : exp->node_name);
         info->shutting_down = !exp->user_owned;
         entry->value = info;
         *tail = entry;
