@@ -263,7 +263,8 @@ bool qcow2_cache_is_dirty(Qcow2Cache *c)
     return false;
 }
 
-static void cache_entry_drop(Qcow2Cache *c, int i)
+/* Forget entry i; release_memory gives its pages back (it stays unused) */
+static void cache_entry_drop(Qcow2Cache *c, int i, bool release_memory)
 {
     size_t page = getpagesize();
     void *t = cache_table(c, i);
@@ -272,8 +273,7 @@ static void cache_entry_drop(Qcow2Cache *c, int i)
     c->entries[i].offset = 0;
     c->entries[i].lru_counter = 0;
     c->entries[i].dirty = false;
-    /* Give the memory back while the entry is unused */
-    if (QEMU_PTR_IS_ALIGNED(t, page) && c->table_size >= page) {
+    if (release_memory && QEMU_PTR_IS_ALIGNED(t, page) && c->table_size >= page) {
         madvise(t, c->table_size, MADV_DONTNEED);
     }
 }
@@ -285,7 +285,7 @@ int qcow2_cache_empty(Qcow2Cache *c)
     for (i = 0; i < c->size; i++) {
         assert(c->entries[i].ref == 0);
         if (c->entries[i].offset) {
-            cache_entry_drop(c, i);
+            cache_entry_drop(c, i, true);
         }
     }
     return 0;
@@ -297,7 +297,7 @@ void qcow2_cache_clean_unused(Qcow2Cache *c)
 
     for (i = 0; i < c->size; i++) {
         if (c->entries[i].offset && !c->entries[i].ref && !c->entries[i].dirty) {
-            cache_entry_drop(c, i);
+            cache_entry_drop(c, i, true);
         }
     }
 }
@@ -308,7 +308,7 @@ void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset)
 
     /* A table still in use (only with corrupt metadata) stays */
     if (i >= 0 && c->entries[i].ref == 0) {
-        cache_entry_drop(c, i);
+        cache_entry_drop(c, i, false);
     }
 }
 
@@ -357,7 +357,7 @@ static int coroutine_fn qcow2_cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
             return ret;
         }
         /* The lock is held: nobody else touched the cache meanwhile */
-        cache_entry_drop(c, i);
+        cache_entry_drop(c, i, false);
     }
     if (read_from_disk) {
         ret = bdrv_co_pread(bs->file, offset, c->table_size, cache_table(c, i), 0);
