@@ -48,6 +48,13 @@ void img_close(BlockBackend *blk);
 /* Run fn(opaque) in a coroutine and poll the main loop until it returns. */
 void img_run_co(CoroutineEntry *fn, void *opaque);
 
+/* The progress bar (-p): "    (12.34/100%)\r" on stdout, as qemu-img. */
+void img_progress_init(bool enabled, double min_step);
+void img_progress_print(double percent);
+void img_progress_end(void);
+
+/* ---- img-util.c ---- */
+
 /*
  * qemu-img's size arguments: a number with an optional suffix
  * (b, k/K, M, G, T, P, E; powers of 1024).  -1 on error.
@@ -55,11 +62,6 @@ void img_run_co(CoroutineEntry *fn, void *opaque);
 int64_t img_parse_size(const char *s);
 /* qemu's size_to_str(): "64 MiB", "0.977 KiB", "512 B"; g_free() it. */
 char *img_size_to_str(uint64_t val);
-
-/* The progress bar (-p): "    (12.34/100%)\r" on stdout, as qemu-img. */
-void img_progress_init(bool enabled, double min_step);
-void img_progress_print(double percent);
-void img_progress_end(void);
 
 /* ---- img-json.c: qemu-img's JSON text ---- */
 
