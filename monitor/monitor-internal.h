@@ -66,6 +66,7 @@ void monitor_register(Monitor *mon);
 void monitor_unregister(Monitor *mon);
 void monitor_set_cur(Monitor *mon);
 Monitor *monitor_first(void);
+Monitor *monitor_next(Monitor *mon);
 /* Serialise obj as QEMU does (`{"a": 1, "b": [2]}`), CRLF-terminated. */
 char *qmp_format_message(json_object *obj, bool pretty);
 

@@ -59,6 +59,13 @@ Monitor *monitor_first(void)
     return monitors ? monitors->data : NULL;
 }
 
+Monitor *monitor_next(Monitor *mon)
+{
+    GList *l = g_list_find(monitors, mon);
+
+    return l && l->next ? l->next->data : NULL;
+}
+
 Monitor *monitor_cur(void)
 {
     return cur_mon;

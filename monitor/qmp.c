@@ -405,10 +405,40 @@ static void coroutine_fn monitor_qmp_dispatch_co(void *opaque)
     qemu_bh_schedule(mon->dispatch_bh);
 }
 
+/*
+ * Requests wait (in order, in their queues) while dispatch is held: during
+ * start-up, while the command line is still being processed, and while an
+ * ordinary (non-coroutine) command runs, since such a command may poll the
+ * event loop and must not find a second command running inside it.
+ */
+static bool qmp_dispatch_held;
+static int qmp_sync_commands;
+
+static void monitor_qmp_kick_all(void)
+{
+    for (Monitor *mon = monitor_first(); mon; mon = monitor_next(mon)) {
+        if (!mon->dead && !g_queue_is_empty(&mon->requests)) {
+            qemu_bh_schedule(mon->dispatch_bh);
+        }
+    }
+}
+
+void monitor_hold_dispatch(bool hold)
+{
+    qmp_dispatch_held = hold;
+    if (!hold) {
+        monitor_qmp_kick_all();
+    }
+}
+
 static void monitor_qmp_dispatch_bh(void *opaque)
 {
     Monitor *mon = opaque;
     int budget = 16;     /* then give other monitors and I/O a turn */
+
+    if (qmp_dispatch_held || qmp_sync_commands > 0) {
+        return;          /* kicked again when released */
+    }
 
     while (!mon->dispatching && !mon->dead && budget-- > 0) {
         QMPRequest *r = g_queue_pop_head(&mon->requests);
@@ -431,7 +461,9 @@ static void monitor_qmp_dispatch_bh(void *opaque)
                 return;
             }
             mon->dispatching = true;
+            qmp_sync_commands++;
             json_object *rsp = monitor_qmp_execute(mon, r->req);
+            qmp_sync_commands--;
             mon->dispatching = false;
             monitor_qmp_respond(mon, rsp);
             json_object_put(r->req);
@@ -445,6 +477,8 @@ static void monitor_qmp_dispatch_bh(void *opaque)
     if (!mon->dead && !mon->dispatching && !g_queue_is_empty(&mon->requests)) {
         qemu_bh_schedule(mon->dispatch_bh);
     }
+    /* sessions that were held back while our command ran */
+    monitor_qmp_kick_all();
     if (!mon->dead) {
         monitor_qmp_update_handlers(mon);
     }

@@ -350,6 +350,8 @@ int main(int argc, char **argv)
     signals_init(&sigs);
     bdrv_init();
     monitor_init_globals();
+    /* clients may connect during start-up; their commands wait until it is done */
+    monitor_hold_dispatch(true);
     process_options(argc, argv);
     if (!trace_init_backends()) {
         exit(1);              /* it has said why */
@@ -359,6 +361,7 @@ int main(int argc, char **argv)
         fatal_err(err);
     }
     os_setup_post();
+    monitor_hold_dispatch(false);
 
     while (!qemu_shutdown_requested(&cause)) {
         aio_poll(qemu_get_aio_context(), true);

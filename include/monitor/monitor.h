@@ -26,6 +26,12 @@ unsigned monitor_count(void);
 void monitor_init_globals(void);
 /* The monitor whose command is running now (NULL outside a command). */
 Monitor *monitor_cur(void);
+/*
+ * Hold back command dispatch (requests queue up) or release it.  The daemon
+ * holds it while it processes its command line, so that a client that
+ * connects early never sees half-opened nodes.
+ */
+void monitor_hold_dispatch(bool hold);
 /* Close every monitor connection (at shutdown). */
 void monitor_cleanup(void);
 
