@@ -838,3 +838,67 @@ int coroutine_fn qcow2_check_bitmaps_refcounts(BlockDriverState *bs,
     bitmap_list_free(list);
     return ret;
 }
+
+/* ---- qemu-img info's "bitmaps" ---- */
+
+typedef struct BitmapInfoCo {
+    BlockDriverState *bs;
+    GArray *list;
+    Error *err;
+    int ret;
+    bool done;
+} BitmapInfoCo;
+
+static void coroutine_fn bitmap_info_co_entry(void *opaque)
+{
+    BitmapInfoCo *c = opaque;
+
+    c->ret = bitmap_list_load(c->bs, &c->list, &c->err);
+    c->done = true;
+    aio_notify(qemu_get_aio_context());
+}
+
+Qcow2BitmapInfoList *qcow2_get_bitmap_info_list(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    BitmapInfoCo c = { .bs = bs };
+    Qcow2BitmapInfoList *head = NULL, **tail = &head;
+    guint i;
+
+    if (!bitmaps_in_use(s)) {
+        return NULL;
+    }
+    if (qemu_in_coroutine()) {
+        bitmap_info_co_entry(&c);
+    } else {
+        qemu_coroutine_enter(qemu_coroutine_create(bitmap_info_co_entry, &c));
+        AIO_POLL_WHILE(qemu_get_aio_context(), !c.done);
+    }
+    if (c.ret < 0) {
+        error_propagate(errp, c.err);
+        return NULL;
+    }
+    /* In directory order, as QEMU lists them */
+    for (i = 0; i < c.list->len; i++) {
+        Qcow2Bitmap *bm = &g_array_index(c.list, Qcow2Bitmap, i);
+        Qcow2BitmapInfo *info = g_new0(Qcow2BitmapInfo, 1);
+        Qcow2BitmapInfoFlagsList **ftail = &info->flags;
+
+        info->name = g_strdup(bm->name);
+        info->granularity = UINT32_C(1) << bm->granularity_bits;
+        if (bm->flags & BME_FLAG_IN_USE) {
+            *ftail = g_new0(Qcow2BitmapInfoFlagsList, 1);
+            (*ftail)->value = QCOW2_BITMAP_INFO_FLAGS_IN_USE;
+            ftail = &(*ftail)->next;
+        }
+        if (bm->flags & BME_FLAG_AUTO) {
+            *ftail = g_new0(Qcow2BitmapInfoFlagsList, 1);
+            (*ftail)->value = QCOW2_BITMAP_INFO_FLAGS_AUTO;
+        }
+        *tail = g_new0(Qcow2BitmapInfoList, 1);
+        (*tail)->value = info;
+        tail = &(*tail)->next;
+    }
+    bitmap_list_free(c.list);
+    return head;
+}
