@@ -683,6 +683,35 @@ static void bdrv_child_link(BdrvChild *c)
     }
 }
 
+/*
+ * Move c from its node to `to` without letting its parent run in between:
+ * a parent that goes from a drained node to a drained node stays quiesced
+ * throughout (the mirror pivot moves an export's BlockBackend this way,
+ * and a guest write must not slip through to the old node meanwhile).
+ */
+static void bdrv_child_move(BdrvChild *c, BlockDriverState *to)
+{
+    bool was_quiesced = c->quiesced_parent > 0;
+    bool now_quiesced = to->quiesce_counter > 0;
+
+    c->bs->parents = g_list_remove(c->bs->parents, c);
+    c->bs = to;
+    to->parents = g_list_append(to->parents, c);
+    if (now_quiesced && !was_quiesced) {
+        c->quiesced_parent++;
+        if (c->klass->drained_begin) {
+            c->klass->drained_begin(c);
+        }
+    } else if (!now_quiesced && was_quiesced) {
+        while (c->quiesced_parent > 0) {
+            c->quiesced_parent--;
+            if (c->klass->drained_end) {
+                c->klass->drained_end(c);
+            }
+        }
+    }
+}
+
 static void bdrv_child_unlink(BdrvChild *c)
 {
     while (c->quiesced_parent > 0) {
@@ -817,9 +846,7 @@ bool bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
     for (l = moved; l; l = l->next) {
         BdrvChild *c = l->data;
 
-        bdrv_child_unlink(c);
-        c->bs = to;
-        bdrv_child_link(c);
+        bdrv_child_move(c, to);
         bdrv_ref(to);
     }
     roots[0] = (GList) { .data = to, .next = &roots[1] };
@@ -829,9 +856,7 @@ bool bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
         for (l = moved; l; l = l->next) {
             BdrvChild *c = l->data;
 
-            bdrv_child_unlink(c);
-            c->bs = from;
-            bdrv_child_link(c);
+            bdrv_child_move(c, from);
             bdrv_unref(to);
         }
         bdrv_refresh_perms_tran(roots, NULL);

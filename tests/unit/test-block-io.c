@@ -477,6 +477,41 @@ static void test_drain_nested_new_parent(void)
     bdrv_unref(bs);
 }
 
+/*
+ * A parent moved by bdrv_replace_node() from a drained node to a drained
+ * node stays quiesced: its queued requests do not run in between (they
+ * would reach the old node).
+ */
+static void test_drain_replace_keeps_quiesced(void)
+{
+    BlockDriverState *a = open_json("{\"driver\": \"null-co\", "
+                                    "\"node-name\": \"ra\"}", &error_abort);
+    BlockDriverState *b = open_json("{\"driver\": \"null-co\", "
+                                    "\"node-name\": \"rb\"}", &error_abort);
+    BlockBackend *blk = blk_on(a, RW);
+    uint8_t buf[512];
+    CoReq r = { .blk = blk, .offset = 0, .bytes = 512, .buf = buf, .write = true };
+
+    bdrv_drained_begin(a);
+    bdrv_drained_begin(b);
+    co_req_start(&r);
+    poll_idle();
+    g_assert_false(r.done);
+    g_assert_true(bdrv_replace_node(a, b, &error_abort));
+    poll_idle();
+    g_assert_false(r.done);          /* still held: b is drained */
+    bdrv_drained_end(a);
+    poll_idle();
+    g_assert_false(r.done);
+    g_assert_true(blk_bs(blk) == b);
+    bdrv_drained_end(b);
+    poll_until(&r.done);
+    g_assert_cmpint(r.ret, ==, 0);
+    blk_unref(blk);
+    bdrv_unref(a);
+    bdrv_unref(b);
+}
+
 static void test_detect_zeroes(void)
 {
     BlockDriverState *bs = open_mem("size=65536,align=512",
@@ -843,6 +878,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/io/drain-waits", test_drain_waits);
     g_test_add_func("/block/io/drain-through-child", test_drain_through_child);
     g_test_add_func("/block/io/drain-nested-new-parent", test_drain_nested_new_parent);
+    g_test_add_func("/block/io/drain-replace-keeps-quiesced",
+                    test_drain_replace_keeps_quiesced);
     g_test_add_func("/block/io/detect-zeroes", test_detect_zeroes);
     g_test_add_func("/block/io/flush-gen-fua", test_flush_gen_and_fua);
     g_test_add_func("/block/io/write-zeroes-fallback",
