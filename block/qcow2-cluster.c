@@ -876,6 +876,20 @@ int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
                           false, discard_entry, &d, type);
 }
 
+/*
+ * Could an unallocated cluster read anything but zeroes, now or when the
+ * image is opened with its backing file?  An image opened with
+ * "backing": null still names its backing file in the header, so a zero
+ * write must not leave clusters unallocated there (an incremental backup
+ * chain would show old data through them).
+ */
+bool qcow2_has_backing(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return bs->backing || (s->image_backing_file && *s->image_backing_file);
+}
+
 static void zero_entry(BlockDriverState *bs, uint64_t old, uint64_t old_bitmap,
                        uint64_t *new, uint64_t *new_bitmap, void *opaque)
 {
@@ -889,7 +903,7 @@ static void zero_entry(BlockDriverState *bs, uint64_t old, uint64_t old_bitmap,
         if (type == QCOW2_CLUSTER_COMPRESSED ||
             (allocated && ((flags & BDRV_REQ_MAY_UNMAP) || !(old & QCOW_OFLAG_COPIED)))) {
             *new = 0;
-        } else if (!allocated && !old_bitmap && !bs->backing) {
+        } else if (!allocated && !old_bitmap && !qcow2_has_backing(bs)) {
             *new_bitmap = 0;    /* reads zero already */
         }
         return;
@@ -899,7 +913,7 @@ static void zero_entry(BlockDriverState *bs, uint64_t old, uint64_t old_bitmap,
         *new = QCOW_OFLAG_ZERO;
     } else if (allocated) {
         *new = old | QCOW_OFLAG_ZERO;
-    } else if (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing) {
+    } else if (type == QCOW2_CLUSTER_UNALLOCATED && !qcow2_has_backing(bs)) {
         /* reads zero already */
     } else {
         *new = QCOW_OFLAG_ZERO;
@@ -913,6 +927,7 @@ int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs, uint64_t offset,
 
     assert(s->qcow_version >= 3);
     trace_qcow2_cluster_zeroize(bs, offset, bytes, flags);
-    return update_entries(bs, offset, bytes, !!bs->backing, !bs->backing,
-                          zero_entry, &flags, QCOW2_DISCARD_REQUEST);
+    return update_entries(bs, offset, bytes, qcow2_has_backing(bs),
+                          !qcow2_has_backing(bs), zero_entry, &flags,
+                          QCOW2_DISCARD_REQUEST);
 }

@@ -1729,7 +1729,7 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
         }
         if (cur == (uint64_t)bytes &&
             (type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC ||
-             (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing))) {
+             (type == QCOW2_CLUSTER_UNALLOCATED && !qcow2_has_backing(bs)))) {
             return 0;
         }
         return -ENOTSUP;

@@ -551,6 +551,8 @@ int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, Qcow2DiscardType type,
                                        bool full_discard);
 /* Make whole clusters read as zero (v3); flags may have BDRV_REQ_MAY_UNMAP */
+/* Unallocated clusters may read backing data (a backing node, or one named in the header) */
+bool qcow2_has_backing(BlockDriverState *bs);
 int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, int flags);
 
