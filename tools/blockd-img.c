@@ -79,6 +79,19 @@ void img_progress_end(void)
 
 /* ---- main ---- */
 
+bool img_parse_output_format(const char *arg, OutputFormat *oformat)
+{
+    if (!strcmp(arg, "json")) {
+        *oformat = OFORMAT_JSON;
+    } else if (!strcmp(arg, "human")) {
+        *oformat = OFORMAT_HUMAN;
+    } else {
+        error_report("--output must be used with human or json as argument.");
+        return false;
+    }
+    return true;
+}
+
 int img_usage_error(const char *fmt, ...)
 {
     va_list ap;

@@ -172,13 +172,7 @@ int img_check(int argc, char **argv)
             force_share = true;
             break;
         case OPTION_OUTPUT:
-            if (!strcmp(optarg, "json")) {
-                oformat = OFORMAT_JSON;
-            } else if (!strcmp(optarg, "human")) {
-                oformat = OFORMAT_HUMAN;
-            } else {
-                error_report("--output must be used with human or json as "
-                             "argument.");
+            if (!img_parse_output_format(optarg, &oformat)) {
                 return 1;
             }
             break;

@@ -108,5 +108,7 @@ int img_resize(int argc, char **argv);
 
 /* "Try 'blockd-img --help' for more information" and exit status 1 */
 int img_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* --output=human|json; false (after printing qemu-img's error) otherwise */
+bool img_parse_output_format(const char *arg, OutputFormat *oformat);
 
 #endif
