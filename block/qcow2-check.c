@@ -398,102 +398,207 @@ static void refblock_put(BDRVQcow2State *s, uint8_t *block, uint64_t i,
 }
 
 /*
- * A new refcount table and new blocks, written past the end of everything
- * in use, describing cs->refcounts (and themselves); then the header is
- * switched to them.  The old structure becomes leaked clusters.
+ * First fit of count clusters in the computed refcounts, starting at
+ * *first_free (which is moved to the first gap seen); the array grows when
+ * the run must go past its end.  The clusters get refcount 1.  Returns
+ * the first cluster index, or -ENOMEM.
+ */
+static int64_t alloc_computed(Qcow2CheckState *cs, int64_t count,
+                              int64_t *first_free)
+{
+    int64_t c = *first_free, run = 0, i;
+    bool first_gap = true;
+
+    for (; c < cs->nb_clusters && run < count; c++) {
+        if (!cs->refcounts[c]) {
+            run++;
+            if (first_gap) {
+                *first_free = c;
+                first_gap = false;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if (run < count) {
+        int64_t n = c + count - run;
+        uint64_t *grown = g_try_renew(uint64_t, cs->refcounts, n);
+
+        if (!grown) {
+            return -ENOMEM;
+        }
+        memset(grown + cs->nb_clusters, 0, (n - cs->nb_clusters) * sizeof(uint64_t));
+        cs->refcounts = grown;
+        cs->nb_clusters = n;
+        c = n;
+        run = count;
+    }
+    c -= run;
+    for (i = 0; i < count; i++) {
+        cs->refcounts[c + i] = 1;
+    }
+    return c;
+}
+
+/*
+ * Write the refcount blocks covering the clusters in use in [first, end)
+ * from the computed refcounts, allocating (first fit, inside or after the
+ * range a block describes) those *table does not have yet.  *table grows
+ * in whole clusters as needed.  Returns 1 if it grew, 0 if not, -errno.
+ */
+static int coroutine_fn write_computed_refblocks(Qcow2CheckState *cs,
+                                                 int64_t first, int64_t end,
+                                                 uint64_t **table,
+                                                 uint64_t *entries)
+{
+    BlockDriverState *bs = cs->bs;
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t *block = qemu_try_memalign(4096, s->cluster_size);
+    int64_t c, first_free = 0;
+    bool grown = false;
+    int ret = 0;
+
+    if (!block) {
+        return -ENOMEM;
+    }
+    for (c = first; c < end && c < cs->nb_clusters; c++) {
+        uint64_t rb = c >> s->refcount_block_bits;
+        int64_t rb_start = rb << s->refcount_block_bits, off, i;
+
+        if (!cs->refcounts[c]) {
+            continue;
+        }
+        if (rb < *entries && (*table)[rb]) {
+            off = (*table)[rb];
+        } else {
+            int64_t idx;
+
+            first_free = MAX(first_free, rb_start);
+            idx = alloc_computed(cs, 1, &first_free);
+            if (idx < 0) {
+                ret = idx;
+                goto out;
+            }
+            end = MAX(end, idx + 1);
+            if (rb >= *entries) {
+                uint64_t n = ROUND_UP((rb + 1) * 8, s->cluster_size) / 8;
+                uint64_t *t2;
+
+                if (n * 8 > QCOW2_MAX_REFTABLE_SIZE) {
+                    ret = -EFBIG;
+                    goto out;
+                }
+                t2 = g_try_renew(uint64_t, *table, n);
+                if (!t2) {
+                    ret = -ENOMEM;
+                    goto out;
+                }
+                memset(t2 + *entries, 0, (n - *entries) * 8);
+                *table = t2;
+                *entries = n;
+                grown = true;
+            }
+            off = idx << s->cluster_bits;
+            (*table)[rb] = off;
+        }
+        memset(block, 0, s->cluster_size);
+        for (i = 0; i < s->refcount_block_size &&
+                    rb_start + i < cs->nb_clusters; i++) {
+            refblock_put(s, block, i, cs->refcounts[rb_start + i]);
+        }
+        ret = bdrv_co_pwrite(bs->file, off, s->cluster_size, block, 0);
+        if (ret < 0) {
+            goto out;
+        }
+        /* This block is written: go on after the range it describes */
+        c = rb_start + s->refcount_block_size - 1;
+    }
+    ret = grown;
+out:
+    qemu_vfree(block);
+    return ret;
+}
+
+/*
+ * A new refcount table and new blocks describing cs->refcounts (and
+ * themselves), placed first fit as QEMU does; then the header is switched
+ * to them.  The old structure becomes leaked clusters.
  */
 static int coroutine_fn rebuild_refcount_structure(Qcow2CheckState *cs)
 {
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
-    uint64_t area_start = cs->nb_clusters, area_end = area_start;
-    uint64_t blocks = 0, table_clusters = 0, entries, i;
-    uint64_t *table = NULL;
-    uint8_t *block = NULL;
+    uint64_t *table = NULL, entries = 0, i;
+    int64_t table_start = -1, table_clusters = 0;
     uint8_t hdr[12];
     int ret;
 
-    /* Fixpoint: the blocks must also cover themselves and the table */
-    for (;;) {
-        uint64_t nb, ntc;
-
-        area_end = area_start + blocks + table_clusters;
-        nb = ((area_end - 1) >> s->refcount_block_bits) + 1;
-        ntc = size_to_clusters(s, nb * 8);
-        if (nb == blocks && ntc == table_clusters) {
-            break;
-        }
-        blocks = nb;
-        table_clusters = ntc;
-    }
-    entries = table_clusters * s->cluster_size / 8;
-    if (entries * 8 > QCOW2_MAX_REFTABLE_SIZE) {
-        return -EFBIG;
-    }
-    table = g_try_new0(uint64_t, entries);
-    block = qemu_try_memalign(4096, s->cluster_size);
-    if (!table || !block) {
-        ret = -ENOMEM;
+    qcow2_cache_empty(s->refcount_block_cache);
+    ret = write_computed_refblocks(cs, 0, cs->nb_clusters, &table, &entries);
+    if (ret < 0) {
         goto out;
     }
-    for (i = 0; i < blocks; i++) {
-        uint64_t first = i << s->refcount_block_bits, c;
-        uint64_t block_offset = (area_start + i) << s->cluster_bits;
+    do {
+        int64_t first_free = 0;
 
-        memset(block, 0, s->cluster_size);
-        for (c = first; c < first + s->refcount_block_size && c < area_end; c++) {
-            uint64_t v = c < (uint64_t)cs->nb_clusters ? cs->refcounts[c] : 0;
-
-            if (c >= area_start) {
-                v = 1;
-            }
-            refblock_put(s, block, c - first, v);
+        table_clusters = size_to_clusters(s, entries * 8);
+        table_start = alloc_computed(cs, table_clusters, &first_free);
+        if (table_start < 0) {
+            ret = table_start;
+            goto out;
         }
-        table[i] = GUINT64_TO_BE(block_offset);
-        ret = bdrv_co_pwrite(bs->file, block_offset, s->cluster_size, block, 0);
+        /* The blocks describing the table's clusters change */
+        ret = write_computed_refblocks(cs, table_start, table_start + table_clusters,
+                                       &table, &entries);
         if (ret < 0) {
             goto out;
         }
+    } while (ret > 0);
+
+    for (i = 0; i < entries; i++) {
+        table[i] = GUINT64_TO_BE(table[i]);
     }
-    ret = bdrv_co_pwrite(bs->file, (area_start + blocks) << s->cluster_bits,
-                         table_clusters * s->cluster_size, table, 0);
+    ret = bdrv_co_pwrite(bs->file, table_start << s->cluster_bits, entries * 8,
+                         table, 0);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
     if (ret < 0) {
         goto out;
     }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        goto out;
-    }
-    *(uint64_t *)hdr = GUINT64_TO_BE((area_start + blocks) << s->cluster_bits);
+    *(uint64_t *)hdr = GUINT64_TO_BE((uint64_t)table_start << s->cluster_bits);
     *(uint32_t *)(hdr + 8) = GUINT32_TO_BE(table_clusters);
     ret = bdrv_co_pwrite(bs->file, offsetof(QCowHeader, refcount_table_offset),
                          sizeof(hdr), hdr, 0);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
     if (ret < 0) {
         goto out;
     }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        goto out;
-    }
-    /* Switch the in-memory state: the cached blocks are stale */
-    qcow2_cache_empty(s->refcount_block_cache);
+    /* Switch the in-memory state (the cache was emptied above) */
+    s->max_refcount_table_index = 0;
     for (i = 0; i < entries; i++) {
         table[i] = GUINT64_FROM_BE(table[i]);
+        if (table[i]) {
+            s->max_refcount_table_index = i;
+        }
     }
     g_free(s->refcount_table);
     s->refcount_table = table;
     table = NULL;
-    s->refcount_table_offset = (area_start + blocks) << s->cluster_bits;
+    s->refcount_table_offset = (uint64_t)table_start << s->cluster_bits;
     s->refcount_table_size = entries;
-    s->max_refcount_table_index = blocks - 1;
     s->free_cluster_index = 0;
-    if ((int64_t)(area_end << s->cluster_bits) > s->file_end_hint) {
-        s->file_end_hint = area_end << s->cluster_bits;
+    for (i = cs->nb_clusters; i > 0 && !cs->refcounts[i - 1]; i--) {
+        /* find the end of the last cluster in use */
+    }
+    if ((int64_t)(i << s->cluster_bits) > s->file_end_hint) {
+        s->file_end_hint = i << s->cluster_bits;
     }
     ret = 0;
 out:
     g_free(table);
-    qemu_vfree(block);
     return ret;
 }
 
