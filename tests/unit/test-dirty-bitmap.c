@@ -65,7 +65,7 @@ static bool coroutine_fn mem_co_can_store(BlockDriverState *bs, const char *name
 {
     MemState *s = bs->opaque;
 
-    qemu_co_sleep_ns(1000);     /* really a coroutine */
+    qemu_co_yield_to_loop();    /* really a coroutine: yields to the loop */
     if (!s->can_store) {
         error_setg(errp, "Cannot store dirty bitmaps in this test");
         return false;
@@ -76,7 +76,7 @@ static bool coroutine_fn mem_co_can_store(BlockDriverState *bs, const char *name
 static int coroutine_fn mem_co_remove(BlockDriverState *bs, const char *name,
                                       Error **errp)
 {
-    qemu_co_sleep_ns(1000);
+    qemu_co_yield_to_loop();
     ((MemState *)bs->opaque)->removed++;
     return 0;
 }
