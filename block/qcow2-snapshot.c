@@ -476,26 +476,21 @@ out:
 
 /*
  * Add addend (-1, 0 or 1) to the refcount of every L2 table and data
- * cluster reachable from the L1 table at l1_offset (l1_size entries) and
- * set QCOW_OFLAG_COPIED in the L1 and L2 entries exactly where the
- * refcount is (then) 1.  The active L1 table is taken from memory and
- * written back when it changed; another L1 table is read and written in
- * the image.
+ * cluster reachable from the L1 table l1 (l1_size entries, host order, in
+ * memory) and set QCOW_OFLAG_COPIED in the L2 entries (in the cache) and
+ * in l1 exactly where the refcount is (then) 1; *l1_modified (may be
+ * NULL) tells whether l1 changed.
  */
-int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
-                                                uint64_t l1_offset,
-                                                uint32_t l1_size, int addend)
+static int coroutine_fn walk_l1_refcounts(BlockDriverState *bs, uint64_t *l1,
+                                          uint32_t l1_size, int addend,
+                                          bool *l1_modified)
 {
     BDRVQcow2State *s = bs->opaque;
-    bool active = l1_offset == s->l1_table_offset;
     unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
     int n_slices = s->cluster_size / slice_bytes;
-    uint64_t *l1 = NULL;
-    bool l1_modified = false;
     uint32_t i;
     int k, ret;
 
-    trace_qcow2_update_snapshot_refcount(bs, l1_offset, l1_size, addend);
     if (addend > 0) {
         /*
          * Increments reach the disk before the tables that lose COPIED: a
@@ -505,15 +500,6 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
          */
         ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
                                          s->refcount_block_cache);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    if (active) {
-        l1 = s->l1_table;
-        l1_size = s->l1_size;
-    } else {
-        ret = read_l1(bs, l1_offset, l1_size, &l1);
         if (ret < 0) {
             return ret;
         }
@@ -530,33 +516,57 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
             qcow2_signal_corruption(bs, true, -1, -1, "L2 table offset %#"
                                     PRIx64 " invalid (L1 index: %#" PRIx32 ")",
                                     l2_offset, i);
-            ret = -EIO;
-            goto out;
+            return -EIO;
         }
         for (k = 0; k < n_slices; k++) {
             ret = update_l2_slice_refcounts(bs, l2_offset + (uint64_t)k * slice_bytes,
                                             addend);
             if (ret < 0) {
-                goto out;
+                return ret;
             }
         }
         rc = cluster_refcount_add(bs, l2_offset, addend);
         if (rc < 0) {
-            ret = rc;
-            goto out;
+            return rc;
         }
         ne = rc == 1 ? (l2_offset | QCOW_OFLAG_COPIED) : l2_offset;
         if (ne != l1[i]) {
             l1[i] = ne;
-            l1_modified = true;
+            if (l1_modified) {
+                *l1_modified = true;
+            }
         }
     }
-    ret = 0;
-out:
-    /*
-     * With addend -1 the table is going away (snapshot deletion) or has
-     * just been replaced on disk (revert): it is not written back.
-     */
+    return 0;
+}
+
+/*
+ * walk_l1_refcounts() for the L1 table at l1_offset: the active one is
+ * taken from memory, another one is read from the image; the table is
+ * written back when it changed, unless addend is -1 (the table is going
+ * away, or has just been replaced on disk by a revert).
+ */
+int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
+                                                uint64_t l1_offset,
+                                                uint32_t l1_size, int addend)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool active = l1_offset == s->l1_table_offset;
+    bool l1_modified = false;
+    uint64_t *l1 = NULL;
+    int ret;
+
+    trace_qcow2_update_snapshot_refcount(bs, l1_offset, l1_size, addend);
+    if (active) {
+        l1 = s->l1_table;
+        l1_size = s->l1_size;
+    } else {
+        ret = read_l1(bs, l1_offset, l1_size, &l1);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    ret = walk_l1_refcounts(bs, l1, l1_size, addend, &l1_modified);
     if (l1_modified && addend >= 0) {
         int r;
 
@@ -572,6 +582,148 @@ out:
     }
     if (!active) {
         g_free(l1);
+    }
+    return ret;
+}
+
+/*
+ * References an L1 table (l1, l1_size entries, host order) holds: L2
+ * tables and normal/zero-allocated data clusters, by cluster index ->
+ * count, added to refs.  Compressed clusters never carry COPIED and are
+ * not counted.  Entries that are broken are skipped (the decrement pass
+ * reports them).
+ */
+static int coroutine_fn count_l1_references(BlockDriverState *bs, const uint64_t *l1,
+                                            uint32_t l1_size, GHashTable *refs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
+    int n_slices = s->cluster_size / slice_bytes;
+    uint32_t i;
+    int j, k, ret;
+
+    for (i = 0; i < l1_size; i++) {
+        uint64_t l2_offset = l1[i] & L1E_OFFSET_MASK;
+        gpointer key;
+
+        if (!l2_offset || offset_into_cluster(s, l2_offset) ||
+            l2_offset + s->cluster_size > (uint64_t)s->file_end_hint) {
+            continue;
+        }
+        key = GSIZE_TO_POINTER(l2_offset >> s->cluster_bits);
+        g_hash_table_insert(refs, key, GSIZE_TO_POINTER(
+            GPOINTER_TO_SIZE(g_hash_table_lookup(refs, key)) + 1));
+        for (k = 0; k < n_slices; k++) {
+            uint64_t *l2;
+
+            ret = qcow2_cache_get(bs, s->l2_table_cache,
+                                  l2_offset + (uint64_t)k * slice_bytes, (void **)&l2);
+            if (ret < 0) {
+                return ret;
+            }
+            for (j = 0; j < s->l2_slice_size; j++) {
+                uint64_t e = GUINT64_FROM_BE(l2[j * l2_words(s)]);
+                QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
+
+                if ((type == QCOW2_CLUSTER_NORMAL || type == QCOW2_CLUSTER_ZERO_ALLOC) &&
+                    !offset_into_cluster(s, e & L2E_OFFSET_MASK)) {
+                    key = GSIZE_TO_POINTER((e & L2E_OFFSET_MASK) >> s->cluster_bits);
+                    g_hash_table_insert(refs, key, GSIZE_TO_POINTER(
+                        GPOINTER_TO_SIZE(g_hash_table_lookup(refs, key)) + 1));
+                }
+            }
+            qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        }
+    }
+    return 0;
+}
+
+/* Whether a cluster will be exclusive once the references in going are dropped */
+static int coroutine_fn will_be_exclusive(BlockDriverState *bs, uint64_t offset,
+                                          GHashTable *going, bool *exclusive)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t ci = offset >> s->cluster_bits, refcount;
+    int ret = qcow2_get_refcount(bs, ci, &refcount);
+
+    if (ret < 0) {
+        return ret;
+    }
+    refcount -= MIN(refcount, GPOINTER_TO_SIZE(g_hash_table_lookup(going,
+                                                  GSIZE_TO_POINTER(ci))));
+    *exclusive = refcount == 1;
+    return 0;
+}
+
+/*
+ * Before the references in going are dropped: set QCOW_OFLAG_COPIED in
+ * the active tables wherever a cluster will then be exclusive, and write
+ * the L2 tables and the L1 table.  A crash after this and before the
+ * refcounts drop leaves COPIED on clusters whose refcount is too high,
+ * i.e. leaks (which `check -r leaks` repairs, COPIED then agreeing);
+ * never COPIED missing where the refcount already says 1.
+ */
+static int coroutine_fn set_copied_before_drop(BlockDriverState *bs, GHashTable *going)
+{
+    BDRVQcow2State *s = bs->opaque;
+    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
+    int n_slices = s->cluster_size / slice_bytes;
+    bool l1_modified = false, excl;
+    int i, j, k, ret;
+
+    for (i = 0; i < s->l1_size; i++) {
+        uint64_t l2_offset = s->l1_table[i] & L1E_OFFSET_MASK, ne;
+
+        if (!l2_offset || offset_into_cluster(s, l2_offset) ||
+            l2_offset + s->cluster_size > (uint64_t)s->file_end_hint) {
+            continue;
+        }
+        for (k = 0; k < n_slices; k++) {
+            uint64_t *l2;
+
+            ret = qcow2_cache_get(bs, s->l2_table_cache,
+                                  l2_offset + (uint64_t)k * slice_bytes, (void **)&l2);
+            if (ret < 0) {
+                return ret;
+            }
+            for (j = 0; j < s->l2_slice_size; j++) {
+                uint64_t e = GUINT64_FROM_BE(l2[j * l2_words(s)]);
+                QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
+
+                if ((type != QCOW2_CLUSTER_NORMAL && type != QCOW2_CLUSTER_ZERO_ALLOC) ||
+                    (e & QCOW_OFLAG_COPIED) ||
+                    offset_into_cluster(s, e & L2E_OFFSET_MASK)) {
+                    continue;
+                }
+                ret = will_be_exclusive(bs, e & L2E_OFFSET_MASK, going, &excl);
+                if (ret < 0) {
+                    qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+                    return ret;
+                }
+                if (excl) {
+                    l2[j * l2_words(s)] = GUINT64_TO_BE(e | QCOW_OFLAG_COPIED);
+                    qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
+                }
+            }
+            qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        }
+        ret = will_be_exclusive(bs, l2_offset, going, &excl);
+        if (ret < 0) {
+            return ret;
+        }
+        ne = excl ? (l2_offset | QCOW_OFLAG_COPIED) : s->l1_table[i];
+        if (ne != s->l1_table[i]) {
+            s->l1_table[i] = ne;
+            l1_modified = true;
+        }
+    }
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret == 0 && l1_modified) {
+        ret = write_l1(bs, s->l1_table_offset, s->l1_size, s->l1_table,
+                       QCOW2_OL_ACTIVE_L1);
+    }
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
     }
     return ret;
 }
@@ -721,7 +873,8 @@ static int coroutine_fn snapshot_goto_locked(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     QCowSnapshot *sn;
-    uint64_t *sn_l1 = NULL;
+    uint64_t *sn_l1 = NULL, *old_l1;
+    GHashTable *going;
     uint32_t cur_l1_size, i;
     int idx, ret;
 
@@ -787,7 +940,14 @@ static int coroutine_fn snapshot_goto_locked(BlockDriverState *bs,
     if (ret < 0) {
         goto fail;
     }
-    /* 2. the active table now points at them */
+    /*
+     * 2. the active table now points at them; every L2 table it names is
+     * shared with the snapshot now, so none is COPIED (whatever the
+     * snapshot's own table said)
+     */
+    for (i = 0; i < sn->l1_size; i++) {
+        sn_l1[i] &= ~QCOW_OFLAG_COPIED;
+    }
     ret = write_l1(bs, s->l1_table_offset, cur_l1_size, sn_l1, QCOW2_OL_ACTIVE_L1);
     if (ret < 0) {
         goto fail;
@@ -796,11 +956,25 @@ static int coroutine_fn snapshot_goto_locked(BlockDriverState *bs,
     if (ret < 0) {
         goto fail;
     }
-    /* 3. the old active clusters lose it (s->l1_table still holds the old entries) */
-    ret = qcow2_update_snapshot_refcount(bs, s->l1_table_offset, cur_l1_size, -1);
+    /*
+     * 3. COPIED of the new active tables as it will be, then the old
+     * active clusters lose their reference (the old entries are kept
+     * aside: s->l1_table becomes the new table first)
+     */
+    old_l1 = g_memdup2(s->l1_table, (size_t)cur_l1_size * 8);
+    going = g_hash_table_new(NULL, NULL);
+    ret = count_l1_references(bs, old_l1, cur_l1_size, going);
     for (i = 0; i < cur_l1_size; i++) {
         s->l1_table[i] = sn_l1[i];
     }
+    if (ret == 0) {
+        ret = set_copied_before_drop(bs, going);
+    }
+    if (ret == 0) {
+        ret = walk_l1_refcounts(bs, old_l1, cur_l1_size, -1, NULL);
+    }
+    g_hash_table_destroy(going);
+    g_free(old_l1);
     if (ret < 0) {
         goto fail;
     }
@@ -841,6 +1015,8 @@ static int coroutine_fn snapshot_delete_locked(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     QCowSnapshot sn;
+    GHashTable *going;
+    uint64_t *sn_l1 = NULL;
     int idx, ret;
 
     idx = qcow2_find_snapshot_by_id_and_name(bs, snapshot_id, name);
@@ -868,7 +1044,24 @@ static int coroutine_fn snapshot_delete_locked(BlockDriverState *bs,
         error_setg_errno(errp, -ret, "Failed to remove snapshot from snapshot list");
         return ret;
     }
-    /* 2. its clusters lose its reference, its L1 table goes */
+    /*
+     * 2. COPIED in the active tables where a cluster will be exclusive,
+     * then the snapshot's clusters lose its reference, its L1 table goes
+     */
+    going = g_hash_table_new(NULL, NULL);
+    ret = read_l1(bs, sn.l1_table_offset, sn.l1_size, &sn_l1);
+    if (ret == 0) {
+        ret = count_l1_references(bs, sn_l1, sn.l1_size, going);
+    }
+    if (ret == 0) {
+        ret = set_copied_before_drop(bs, going);
+    }
+    g_hash_table_destroy(going);
+    g_free(sn_l1);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to update snapshot status in disk");
+        goto out;
+    }
     ret = qcow2_update_snapshot_refcount(bs, sn.l1_table_offset, sn.l1_size, -1);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Failed to free the cluster and L1 table");
