@@ -5,6 +5,7 @@
  * automatically: the client sends job-dismiss once it is concluded.
  */
 #include "qemu/osdep.h"
+#include "qemu/aio.h"
 #include "qemu/job.h"
 #include "block/block_int.h"
 #include "qapi/qapi-commands.h"
@@ -81,4 +82,107 @@ void qmp_blockdev_create(const char *job_id, BlockdevCreateOptions *options,
     s->opts = blockdev_create_options_clone(options);
     trace_blockdev_create_job(s, fmt);
     job_start(&s->common);
+}
+
+/* ---- synchronous image creation for drive-mirror / drive-backup ---- */
+
+typedef struct ImageCreateCo {
+    BlockDriver *drv;
+    BlockdevCreateOptions *opts;
+    Error *err;
+    int ret;
+    bool done;
+} ImageCreateCo;
+
+static void coroutine_fn image_create_entry(void *opaque)
+{
+    ImageCreateCo *c = opaque;
+
+    c->ret = c->drv->bdrv_co_create(c->opts, &c->err);
+    c->done = true;
+    aio_notify(qemu_get_aio_context());
+}
+
+/* blockdev-create from a JSON description, run to completion (not a job) */
+static int bdrv_image_create_json(json_object *json, Error **errp)
+{
+    ImageCreateCo c = { 0 };
+    const char *fmt;
+
+    if (!visit_type_BlockdevCreateOptions(json, NULL, &c.opts, errp)) {
+        return -EINVAL;
+    }
+    fmt = BlockdevDriver_str(c.opts->driver);
+    c.drv = bdrv_find_format(fmt);
+    if (!c.drv || !c.drv->bdrv_co_create) {
+        error_setg(errp, "Format '%s' cannot be created", fmt);
+        qapi_free_BlockdevCreateOptions(c.opts);
+        return -ENOTSUP;
+    }
+    qemu_coroutine_enter(qemu_coroutine_create(image_create_entry, &c));
+    AIO_POLL_WHILE(qemu_get_aio_context(), !c.done);
+    qapi_free_BlockdevCreateOptions(c.opts);
+    if (c.ret < 0) {
+        if (c.err) {
+            error_propagate(errp, c.err);
+        } else {
+            error_setg_errno(errp, -c.ret, "Could not create image");
+        }
+    } else {
+        error_free(c.err);
+    }
+    return c.ret;
+}
+
+BlockDriverState *bdrv_open_json(json_object *json, Error **errp)
+{
+    BlockdevOptions *opts = NULL;
+    BlockDriverState *bs;
+
+    if (!visit_type_BlockdevOptions(json, NULL, &opts, errp)) {
+        return NULL;
+    }
+    bs = bdrv_open_blockdev(opts, errp);
+    qapi_free_BlockdevOptions(opts);
+    return bs;
+}
+
+json_object *bdrv_file_json(const char *filename)
+{
+    json_object *file = json_object_new_object();
+
+    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "filename", json_object_new_string(filename));
+    return file;
+}
+
+int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
+                           Error **errp)
+{
+    bool raw = !strcmp(fmt, "raw");
+    json_object *json = bdrv_file_json(filename);
+    BlockDriverState *file_bs;
+    int ret;
+
+    json_object_object_add(json, "size", json_object_new_int64(raw ? size : 0));
+    ret = bdrv_image_create_json(json, errp);
+    json_object_put(json);
+    if (ret < 0 || raw) {
+        return ret;
+    }
+    json = bdrv_file_json(filename);
+    file_bs = bdrv_open_json(json, errp);
+    json_object_put(json);
+    if (!file_bs) {
+        return -EIO;
+    }
+    json = json_object_new_object();
+    json_object_object_add(json, "driver", json_object_new_string(fmt));
+    json_object_object_add(json, "file",
+                           json_object_new_string(bdrv_get_node_name(file_bs)));
+    json_object_object_add(json, "size", json_object_new_int64(size));
+    ret = bdrv_image_create_json(json, errp);
+    json_object_put(json);
+    bdrv_unref(file_bs);
+    return ret;
 }

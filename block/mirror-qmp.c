@@ -221,114 +221,6 @@ void qmp_blockdev_mirror(const char *job_id, const char *device,
 
 /* ---- drive-mirror ---- */
 
-/* Run the driver's bdrv_co_create() on options given as JSON, and wait. */
-typedef struct MirrorCreateCo {
-    BlockDriver *drv;
-    BlockdevCreateOptions *opts;
-    Error *err;
-    int ret;
-    bool done;
-} MirrorCreateCo;
-
-static void coroutine_fn mirror_create_entry(void *opaque)
-{
-    MirrorCreateCo *c = opaque;
-
-    c->ret = c->drv->bdrv_co_create(c->opts, &c->err);
-    c->done = true;
-    aio_notify(qemu_get_aio_context());
-}
-
-static int mirror_image_create(json_object *json, Error **errp)
-{
-    MirrorCreateCo c = { 0 };
-    const char *fmt;
-    int ret;
-
-    if (!visit_type_BlockdevCreateOptions(json, NULL, &c.opts, errp)) {
-        return -EINVAL;
-    }
-    fmt = BlockdevDriver_str(c.opts->driver);
-    c.drv = bdrv_find_format(fmt);
-    if (!c.drv || !c.drv->bdrv_co_create) {
-        error_setg(errp, "Format '%s' cannot be created", fmt);
-        qapi_free_BlockdevCreateOptions(c.opts);
-        return -ENOTSUP;
-    }
-    qemu_coroutine_enter(qemu_coroutine_create(mirror_create_entry, &c));
-    AIO_POLL_WHILE(qemu_get_aio_context(), !c.done);
-    qapi_free_BlockdevCreateOptions(c.opts);
-    ret = c.ret;
-    if (ret < 0) {
-        if (c.err) {
-            error_propagate(errp, c.err);
-        } else {
-            error_setg_errno(errp, -ret, "Could not create image");
-        }
-    } else {
-        error_free(c.err);
-    }
-    return ret;
-}
-
-static BlockDriverState *mirror_open_json(json_object *json, Error **errp)
-{
-    BlockdevOptions *opts = NULL;
-    BlockDriverState *bs;
-
-    if (!visit_type_BlockdevOptions(json, NULL, &opts, errp)) {
-        return NULL;
-    }
-    bs = bdrv_open_blockdev(opts, errp);
-    qapi_free_BlockdevOptions(opts);
-    return bs;
-}
-
-static json_object *mirror_file_json(const char *filename)
-{
-    json_object *file = json_object_new_object();
-
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename", json_object_new_string(filename));
-    return file;
-}
-
-/*
- * Create filename as a `fmt` image of size bytes: the protocol file with
- * the file driver, then (formats other than raw) the format on top of it
- * through a temporary file node.
- */
-static int mirror_create_target(const char *filename, const char *fmt,
-                                 int64_t size, Error **errp)
-{
-    json_object *json = mirror_file_json(filename);
-    BlockDriverState *file_bs;
-    int ret;
-
-    json_object_object_add(json, "size",
-                           json_object_new_int64(strcmp(fmt, "raw") ? 0 : size));
-    ret = mirror_image_create(json, errp);
-    json_object_put(json);
-    if (ret < 0 || !strcmp(fmt, "raw")) {
-        return ret;
-    }
-    json = mirror_file_json(filename);
-    file_bs = mirror_open_json(json, errp);
-    json_object_put(json);
-    if (!file_bs) {
-        return -EIO;
-    }
-    json = json_object_new_object();
-    json_object_object_add(json, "driver", json_object_new_string(fmt));
-    json_object_object_add(json, "file",
-                           json_object_new_string(bdrv_get_node_name(file_bs)));
-    json_object_object_add(json, "size", json_object_new_int64(size));
-    ret = mirror_image_create(json, errp);
-    json_object_put(json);
-    bdrv_unref(file_bs);
-    return ret;
-}
-
 static BlockDriverState *mirror_open_target(DriveMirror *arg, const char *fmt,
                                             Error **errp)
 {
@@ -340,8 +232,8 @@ static BlockDriverState *mirror_open_target(DriveMirror *arg, const char *fmt,
         json_object_object_add(json, "node-name",
                                json_object_new_string(arg->node_name));
     }
-    json_object_object_add(json, "file", mirror_file_json(arg->target));
-    bs = mirror_open_json(json, errp);
+    json_object_object_add(json, "file", bdrv_file_json(arg->target));
+    bs = bdrv_open_json(json, errp);
     json_object_put(json);
     return bs;
 }
@@ -401,7 +293,7 @@ void qmp_drive_mirror(DriveMirror *arg, Error **errp)
         a.mode = MIRROR_SYNC_MODE_FULL;
     }
     if (mode != NEW_IMAGE_MODE_EXISTING) {
-        if (mirror_create_target(arg->target, fmt, size, errp) < 0) {
+        if (bdrv_create_image_file(arg->target, fmt, size, errp) < 0) {
             return;
         }
         /* A new image reads as zeroes: only allocated data is copied */

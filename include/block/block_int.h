@@ -12,6 +12,7 @@
 
 #include "block/block.h"
 #include "qemu/aio.h"
+#include <json-c/json.h>
 
 typedef struct BlockLimits {
     uint32_t request_alignment;     /* bytes; every request is a multiple (default 1) */
@@ -296,6 +297,18 @@ struct BlockDriverState {
     char *backing_file;             /* from the image header (formats) */
     char *backing_format;
 };
+
+/*
+ * Image creation outside a job (drive-mirror, drive-backup): create
+ * filename as a `fmt` image of size bytes (the file, then the format on
+ * top of it), synchronously.  Not from a coroutine.
+ */
+int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
+                           Error **errp);
+/* Open a node from a json-c BlockdevOptions tree. */
+BlockDriverState *bdrv_open_json(json_object *json, Error **errp);
+/* {"driver": "file", "filename": filename} */
+json_object *bdrv_file_json(const char *filename);
 
 /* Core helpers for drivers */
 int bdrv_register(BlockDriver *drv);
