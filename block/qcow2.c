@@ -1480,6 +1480,35 @@ static int coroutine_fn qcow2_co_preadv(BlockDriverState *bs, int64_t offset,
  * vectored write of head COW + guest data + tail COW, or (when the COW
  * regions read as zeroes) a write-zeroes of the clusters and the data.
  */
+
+/*
+ * Read the old content of one COW region (the part of a newly allocated
+ * cluster the guest write does not cover) into a fresh buffer, *buf, and
+ * append it to v.  Nothing to do for an empty region.
+ */
+static int coroutine_fn qcow2_read_cow_region(BlockDriverState *bs, QCowL2Meta *m,
+                                              Qcow2COWRegion *r, QEMUIOVector *v,
+                                              uint8_t **buf)
+{
+    QEMUIOVector cv;
+    int ret;
+
+    if (!r->nb_bytes) {
+        return 0;
+    }
+    *buf = qemu_try_memalign(4096, r->nb_bytes);
+    if (!*buf) {
+        return -ENOMEM;
+    }
+    qemu_iovec_init_buf(&cv, *buf, r->nb_bytes);
+    ret = qcow2_do_preadv(bs, m->offset + r->offset, r->nb_bytes, &cv, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    qemu_iovec_add(v, *buf, r->nb_bytes);
+    return 0;
+}
+
 static int coroutine_fn qcow2_write_with_cow(BlockDriverState *bs, QCowL2Meta *m,
                                              QEMUIOVector *qiov, size_t qiov_offset,
                                              uint64_t bytes)
@@ -1509,38 +1538,14 @@ static int coroutine_fn qcow2_write_with_cow(BlockDriverState *bs, QCowL2Meta *m
         }
     }
     qemu_iovec_init(&v, qiov->niov + 2);
-    if (m->cow_start.nb_bytes) {
-        QEMUIOVector cv;
-
-        start_buf = qemu_try_memalign(4096, m->cow_start.nb_bytes);
-        if (!start_buf) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        qemu_iovec_init_buf(&cv, start_buf, m->cow_start.nb_bytes);
-        ret = qcow2_do_preadv(bs, m->offset + m->cow_start.offset,
-                              m->cow_start.nb_bytes, &cv, 0);
-        if (ret < 0) {
-            goto out;
-        }
-        qemu_iovec_add(&v, start_buf, m->cow_start.nb_bytes);
+    ret = qcow2_read_cow_region(bs, m, &m->cow_start, &v, &start_buf);
+    if (ret < 0) {
+        goto out;
     }
     qemu_iovec_concat(&v, qiov, qiov_offset, bytes);
-    if (m->cow_end.nb_bytes) {
-        QEMUIOVector cv;
-
-        end_buf = qemu_try_memalign(4096, m->cow_end.nb_bytes);
-        if (!end_buf) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        qemu_iovec_init_buf(&cv, end_buf, m->cow_end.nb_bytes);
-        ret = qcow2_do_preadv(bs, m->offset + m->cow_end.offset,
-                              m->cow_end.nb_bytes, &cv, 0);
-        if (ret < 0) {
-            goto out;
-        }
-        qemu_iovec_add(&v, end_buf, m->cow_end.nb_bytes);
+    ret = qcow2_read_cow_region(bs, m, &m->cow_end, &v, &end_buf);
+    if (ret < 0) {
+        goto out;
     }
     assert(v.size == total);
     ret = bdrv_co_pwritev(bs->file, m->alloc_offset, total, &v, 0);
