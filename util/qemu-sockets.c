@@ -46,14 +46,27 @@ int unix_listen(const char *path, int backlog, Error **errp)
         }
         unlink(path);
     }
+    /*
+     * Bind under a temporary name and rename once listening, so a client
+     * that sees the socket file never gets ECONNREFUSED.
+     */
+    g_autofree char *tmp = g_strdup_printf("%s.%d.tmp", path, (int)getpid());
+    struct sockaddr_un tmp_un;
+    const char *bound = path;
+
+    if (unix_fill_addr(&tmp_un, tmp, NULL)) {
+        unlink(tmp);
+        un = tmp_un;
+        bound = tmp;
+    }
     if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
         error_setg_errno(errp, errno, "Failed to bind socket to %s", path);
         close(fd);
         return -1;
     }
-    if (listen(fd, backlog) < 0) {
+    if (listen(fd, backlog) < 0 || (bound != path && rename(bound, path) < 0)) {
         error_setg_errno(errp, errno, "Failed to listen on socket");
-        unlink(path);
+        unlink(bound);
         close(fd);
         return -1;
     }
