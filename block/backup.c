@@ -370,6 +370,7 @@ typedef struct BackupArgs {
     BdrvDirtyBitmap *bitmap;
     BitmapSyncMode bitmap_mode;
     bool compress;
+    bool discard_source;
     int64_t speed;
     BlockdevOnError on_source_error;
     BlockdevOnError on_target_error;
@@ -576,7 +577,7 @@ static BlockJob *backup_job_create(BackupArgs *a, JobTxn *txn, Error **errp)
     if (a->bitmap && bdrv_dirty_bitmap_create_successor(a->bitmap, errp) < 0) {
         return NULL;
     }
-    cbw = cbw_insert(a->bs, a->filter_node_name, errp);
+    cbw = cbw_insert(a->bs, a->filter_node_name, a->discard_source, errp);
     if (!cbw) {
         goto fail_bitmap;
     }
@@ -643,10 +644,7 @@ static bool backup_args_from_common(BackupArgs *a, BackupCommon *c,
         error_setg(errp, "Parameter 'speed' expects a non-negative value");
         return false;
     }
-    if (c->has_discard_source && c->discard_source) {
-        error_setg(errp, "discard-source is not supported yet");
-        return false;
-    }
+    a->discard_source = c->has_discard_source && c->discard_source;
     if (!backup_check_perf(a, c, errp)) {
         return false;
     }

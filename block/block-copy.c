@@ -41,6 +41,7 @@ struct BlockCopyState {
     bool compress;
     bool use_copy_range;
     bool target_is_zero;
+    bool discard_source;        /* copied clusters are discarded on source */
     bool lost;
     int64_t max_chunk;          /* 0: default */
     int64_t in_flight_bytes;
@@ -180,6 +181,11 @@ void block_copy_set_progress(BlockCopyState *s, BlockCopyProgressFunc *fn,
 void block_copy_set_target_is_zero(BlockCopyState *s, bool is_zero)
 {
     s->target_is_zero = is_zero;
+}
+
+void block_copy_set_discard_source(BlockCopyState *s, bool discard_source)
+{
+    s->discard_source = discard_source;
 }
 
 static void block_copy_round(BlockCopyState *s, int64_t *offset, int64_t *bytes)
@@ -422,9 +428,27 @@ static int coroutine_fn block_copy_task_zero(BlockCopyTask *t,
     return ret;
 }
 
+/*
+ * discard-source: the clusters are on the target now, drop them from the
+ * source (QEMU: after the task ended; a failure is only traced, the copy
+ * itself succeeded).  Clamped to the end of the source: the last cluster
+ * may be partial.
+ */
+static void coroutine_fn block_copy_discard_source(BlockCopyState *s,
+                                                   int64_t offset,
+                                                   int64_t bytes)
+{
+    int ret;
+
+    bytes = MIN(offset + bytes, s->len) - offset;
+    ret = bdrv_co_pdiscard(s->source, offset, bytes);
+    trace_block_copy_discard_source(s, offset, bytes, ret);
+}
+
 int coroutine_fn block_copy_task_run(BlockCopyTask *t, bool *error_is_read)
 {
     BlockCopyState *s = t->s;
+    int64_t offset = t->offset, bytes = t->bytes;
     bool is_read = false;
     int ret;
 
@@ -452,6 +476,9 @@ int coroutine_fn block_copy_task_run(BlockCopyTask *t, bool *error_is_read)
     }
     qemu_co_queue_restart_all(&s->task_done);
     g_free(t);
+    if (ret == 0 && s->discard_source) {
+        block_copy_discard_source(s, offset, bytes);
+    }
     if (error_is_read) {
         *error_is_read = is_read;
     }

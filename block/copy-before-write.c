@@ -28,6 +28,7 @@ typedef struct BDRVCopyBeforeWriteState {
     BdrvChild *target;
     OnCbwError on_cbw_error;
     int64_t cbw_timeout_ns;         /* 0: none */
+    bool discard_source;            /* block-copy discards what it copied */
     int snapshot_error;             /* the snapshot is broken: -errno */
     BdrvDirtyBitmap *access_bitmap; /* what snapshot readers may read */
     GList *readers;                 /* CbwReader * */
@@ -363,20 +364,26 @@ int coroutine_fn cbw_snapshot_discard(BlockDriverState *cbw, int64_t offset,
 /* ---- graph ---- */
 
 /*
- * file: the parents' permissions plus consistent read; no other writer or
- * resizer may bypass the filter.  target: write (and read for snapshot
- * reads); anything but resize is shared.
+ * file: the parents' permissions plus consistent read (and write with
+ * discard-source: copied clusters are discarded on it, as QEMU); no other
+ * writer or resizer may bypass the filter.  target: write (and read for
+ * snapshot reads); anything but resize is shared.
  */
 static void cbw_child_perm(BlockDriverState *bs, BdrvChild *c,
                            BdrvChildRole role, uint64_t perm, uint64_t shared,
                            uint64_t *nperm, uint64_t *nshared)
 {
+    BDRVCopyBeforeWriteState *s = bs->opaque;
+
     if (!(role & BDRV_CHILD_FILTERED)) {
         *nperm = BLK_PERM_WRITE | BLK_PERM_CONSISTENT_READ;
         *nshared = BLK_PERM_ALL & ~BLK_PERM_RESIZE;
         return;
     }
     *nperm = (perm & DEFAULT_PERM_PASSTHROUGH) | BLK_PERM_CONSISTENT_READ;
+    if (s->discard_source) {
+        *nperm |= BLK_PERM_WRITE;
+    }
     *nshared = (shared & BLK_PERM_CONSISTENT_READ) | BLK_PERM_WRITE_UNCHANGED |
                BLK_PERM_GRAPH_MOD;
     if (!bs->parents) {
@@ -423,6 +430,7 @@ static int cbw_init_state(BlockDriverState *bs, OnCbwError on_cbw_error,
         error_free(local_err);
         return -EINVAL;
     }
+    block_copy_set_discard_source(s->bcs, s->discard_source);
     cbw_set_flags(bs);
     g_strlcpy(bs->filename, bs->file->bs->filename, sizeof(bs->filename));
     return 0;
@@ -545,7 +553,8 @@ BlockDriver bdrv_cbw_filter = {
  * transaction both the source and the target are drained already.
  */
 BlockDriverState *cbw_insert(BlockDriverState *source,
-                             const char *filter_node_name, Error **errp)
+                             const char *filter_node_name, bool discard_source,
+                             Error **errp)
 {
     BlockDriverState *top;
     bool drain = source->quiesce_counter == 0;
@@ -558,6 +567,8 @@ BlockDriverState *cbw_insert(BlockDriverState *source,
         return NULL;
     }
     top->implicit = !filter_node_name;
+    /* Before the file child is attached: its permissions include write */
+    ((BDRVCopyBeforeWriteState *)top->opaque)->discard_source = discard_source;
 
     if (drain) {
         bdrv_drained_begin(source);

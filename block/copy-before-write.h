@@ -17,9 +17,12 @@ extern BlockDriver bdrv_cbw_filter;
  * filter_node_name, or an implicit one); it copies nothing until
  * cbw_set_target() gave it a target and a block-copy state (whose copy
  * bitmap starts clean: the caller, backup, decides what to copy).
+ * discard_source: what block-copy copied is discarded on the source (the
+ * filter takes the write permission on it).
  */
 BlockDriverState *cbw_insert(BlockDriverState *source,
-                             const char *filter_node_name, Error **errp);
+                             const char *filter_node_name, bool discard_source,
+                             Error **errp);
 int cbw_set_target(BlockDriverState *cbw, BlockDriverState *target,
                    OnCbwError on_cbw_error, int64_t cluster_size,
                    bool compress, Error **errp);

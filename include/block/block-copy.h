@@ -59,6 +59,11 @@ void block_copy_set_progress(BlockCopyState *s, BlockCopyProgressFunc *fn,
                              void *opaque);
 /* Target is known to read zeroes: zero areas of the source are skipped. */
 void block_copy_set_target_is_zero(BlockCopyState *s, bool is_zero);
+/*
+ * discard-source: discard every successfully copied task's clusters on the
+ * source child (which then needs the write permission).
+ */
+void block_copy_set_discard_source(BlockCopyState *s, bool discard_source);
 /* Clusters copied so far (successfully) */
 BdrvDirtyBitmap *block_copy_done_bitmap(BlockCopyState *s);
 
