@@ -382,6 +382,7 @@ typedef struct BackupArgs {
     int64_t max_chunk;
     int64_t min_cluster_size;
     bool target_owned;
+    BlockDriverState *target_backing;   /* drive-backup sync=none */
 } BackupArgs;
 
 static bool backup_check_bitmap(BackupArgs *a, BackupCommon *c, Error **errp)
@@ -565,6 +566,27 @@ static void backup_init_copy_bitmap(BackupBlockJob *s)
     }
 }
 
+/*
+ * drive-backup sync=none: the source becomes the new target's backing node
+ * (reads of what was not copied fall through to it).  After the filter's
+ * insertion, which would otherwise move this link up to the filter too.
+ */
+static int backup_attach_target_backing(BackupArgs *a, Error **errp)
+{
+    if (!a->target_backing) {
+        return 0;
+    }
+    if (a->target->backing) {
+        bdrv_unref_child(a->target, a->target->backing);
+    }
+    if (!bdrv_attach_child(a->target, a->target_backing, "backing",
+                           &child_of_bds, BDRV_CHILD_COW, errp)) {
+        return -EINVAL;
+    }
+    trace_backup_target_backing(a->target, a->target_backing);
+    return 0;
+}
+
 static BlockJob *backup_job_create(BackupArgs *a, JobTxn *txn, Error **errp)
 {
     BackupBlockJob *s;
@@ -589,7 +611,8 @@ static BlockJob *backup_job_create(BackupArgs *a, JobTxn *txn, Error **errp)
     if (cbw_set_target(cbw, a->target, a->on_cbw_error, cluster, a->compress,
                        errp) < 0 ||
         block_job_add_bdrv(&s->common, "target", a->target, 0, BLK_PERM_ALL,
-                           errp) < 0) {
+                           errp) < 0 ||
+        backup_attach_target_backing(a, errp) < 0) {
         block_job_remove_all_bdrv(&s->common);
         blk_remove_bs(s->common.blk);
         job_early_fail(&s->common.job);
@@ -671,8 +694,9 @@ BlockJob *backup_job_create_from_qmp(BlockdevBackup *opts, JobTxn *txn,
 }
 
 BlockJob *backup_job_create_with_target(DriveBackup *opts,
-                                        BlockDriverState *target, JobTxn *txn,
-                                        Error **errp)
+                                        BlockDriverState *target,
+                                        BlockDriverState *target_backing,
+                                        JobTxn *txn, Error **errp)
 {
     BackupArgs a = { 0 };
     BlockJob *job;
@@ -683,6 +707,7 @@ BlockJob *backup_job_create_with_target(DriveBackup *opts,
     }
     a.target = target;
     a.target_owned = true;
+    a.target_backing = target_backing;
     job = backup_job_create(&a, txn, errp);
     if (!job) {
         bdrv_unref(target);

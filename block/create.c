@@ -3,6 +3,9 @@
  * driver's bdrv_co_create() on a copy of the options.  Like QEMU's, the
  * job is not a block job (no BLOCK_JOB_* events) and is not dismissed
  * automatically: the client sends job-dismiss once it is concluded.
+ * Below it, the synchronous helpers of drive-mirror and drive-backup:
+ * creating an image file (optionally naming a backing file), opening a
+ * node from JSON, probing the format of an existing file.
  */
 #include "qemu/osdep.h"
 #include "qemu/aio.h"
@@ -185,4 +188,104 @@ int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
     json_object_put(json);
     bdrv_unref(file_bs);
     return ret;
+}
+
+/* ---- drive-backup's target: a backing file in the header, probing ---- */
+
+/* The format node of a new image on filename, its header naming a backing file */
+static int bdrv_create_backed_format(const char *filename, const char *fmt,
+                                     int64_t size, const char *backing_file,
+                                     const char *backing_fmt, Error **errp)
+{
+    json_object *json = bdrv_file_json(filename);
+    BlockDriverState *file_bs;
+    int ret;
+
+    file_bs = bdrv_open_json(json, errp);
+    json_object_put(json);
+    if (!file_bs) {
+        return -EIO;
+    }
+    json = json_object_new_object();
+    json_object_object_add(json, "driver", json_object_new_string(fmt));
+    json_object_object_add(json, "file",
+                           json_object_new_string(bdrv_get_node_name(file_bs)));
+    json_object_object_add(json, "size", json_object_new_int64(size));
+    json_object_object_add(json, "backing-file",
+                           json_object_new_string(backing_file));
+    if (backing_fmt) {
+        json_object_object_add(json, "backing-fmt",
+                               json_object_new_string(backing_fmt));
+    }
+    ret = bdrv_image_create_json(json, errp);
+    json_object_put(json);
+    bdrv_unref(file_bs);
+    return ret;
+}
+
+int bdrv_create_image_file_backed(const char *filename, const char *fmt,
+                                  int64_t size, const char *backing_file,
+                                  const char *backing_fmt, Error **errp)
+{
+    BlockDriver *drv = bdrv_find_format(fmt);
+    json_object *json;
+    int ret;
+
+    if (!backing_file) {
+        return bdrv_create_image_file(filename, fmt, size, errp);
+    }
+    /* Checked before anything is created, as QEMU's bdrv_img_create() */
+    if (!drv || !drv->supports_backing) {
+        error_setg(errp, "Backing file not supported for file format '%s'",
+                   fmt);
+        return -ENOTSUP;
+    }
+    json = bdrv_file_json(filename);
+    json_object_object_add(json, "size", json_object_new_int64(0));
+    ret = bdrv_image_create_json(json, errp);
+    json_object_put(json);
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_create_backed_format(filename, fmt, size, backing_file,
+                                     backing_fmt, errp);
+}
+
+/* Formats an existing file may be probed as (raw when none matches) */
+static const char *const bdrv_probe_formats[] = { "qcow2" };
+
+const char *bdrv_probe_image_format(const char *filename, Error **errp)
+{
+    uint8_t buf[2048] = { 0 };
+    const char *best = "raw";
+    int best_score = 0;
+    ssize_t len;
+    size_t i;
+    int fd = open(filename, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+        return NULL;
+    }
+    len = pread(fd, buf, sizeof(buf), 0);
+    close(fd);
+    if (len < 0) {
+        error_setg_errno(errp, errno, "Could not read image for determining "
+                         "its format");
+        return NULL;
+    }
+    for (i = 0; i < ARRAY_SIZE(bdrv_probe_formats); i++) {
+        BlockDriver *drv = bdrv_find_format(bdrv_probe_formats[i]);
+        int score;
+
+        if (!drv || !drv->bdrv_probe) {
+            continue;
+        }
+        score = drv->bdrv_probe(buf, len, filename);
+        if (score > best_score) {
+            best_score = score;
+            best = bdrv_probe_formats[i];
+        }
+    }
+    return best;
 }

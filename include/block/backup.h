@@ -34,9 +34,14 @@ BlockJob *drive_backup_job_create_from_qmp(DriveBackup *opts, JobTxn *txn,
 /*
  * drive-backup after the target was created and opened (block/backup.c):
  * takes the reference to target (dropped on failure or when the job ends).
+ * target_backing (sync=none: the source) becomes the target's backing
+ * node once the copy-before-write filter is in place (QEMU's
+ * bdrv_set_backing_hd(target, source)), so the filter is not inserted
+ * into that link; NULL: the target keeps what it opened.
  */
 BlockJob *backup_job_create_with_target(DriveBackup *opts,
-                                        BlockDriverState *target, JobTxn *txn,
-                                        Error **errp);
+                                        BlockDriverState *target,
+                                        BlockDriverState *target_backing,
+                                        JobTxn *txn, Error **errp);
 
 #endif /* BLOCK_BACKUP_H */

@@ -305,6 +305,21 @@ struct BlockDriverState {
  */
 int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
                            Error **errp);
+/*
+ * The same with backing_file (and backing_fmt, may be NULL) in the new
+ * image's header (backing_file NULL: none), QEMU's bdrv_img_create() with
+ * a base image: "Backing file not supported for file format '%s'" for a
+ * format without backing files, before anything is created.
+ */
+int bdrv_create_image_file_backed(const char *filename, const char *fmt,
+                                  int64_t size, const char *backing_file,
+                                  const char *backing_fmt, Error **errp);
+/*
+ * The format of an existing image file, as the drivers' bdrv_probe
+ * callbacks recognise it (raw when none does); NULL + errp when the file
+ * cannot be read.
+ */
+const char *bdrv_probe_image_format(const char *filename, Error **errp);
 /* Open a node from a json-c BlockdevOptions tree. */
 BlockDriverState *bdrv_open_json(json_object *json, Error **errp);
 /* {"driver": "file", "filename": filename} */
