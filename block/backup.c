@@ -23,6 +23,12 @@
 #include "copy-before-write.h"
 #include "trace/trace-block.h"
 
+/* Retry delay bounds under on-*-error=ignore */
+#define BACKUP_BACKOFF_MIN_NS   (10 * SCALE_MS)
+#define BACKUP_BACKOFF_MAX_NS   (2 * NANOSECONDS_PER_SECOND)
+/* At most one BLOCK_JOB_ERROR per this interval under ignore */
+#define BACKUP_ERROR_EVENT_NS   NANOSECONDS_PER_SECOND
+
 typedef struct BackupBlockJob {
     BlockJob common;
     BlockDriverState *cbw;
@@ -41,6 +47,9 @@ typedef struct BackupBlockJob {
     int in_flight;
     int task_ret;                   /* first task error since the last check */
     bool task_error_is_read;
+    int64_t backoff_ns;             /* ignore: next retry delay (0: none) */
+    int64_t last_error_event_ns;    /* ignore: last BLOCK_JOB_ERROR sent */
+    int64_t errors_coalesced;       /* ignore: errors not sent since then */
     Coroutine *waiting;             /* run() waiting for a task to finish */
     bool exited;
     bool target_owned;              /* drive-backup opened it */
@@ -79,6 +88,8 @@ static void coroutine_fn backup_worker(void *opaque)
     if (ret < 0 && s->task_ret == 0) {
         s->task_ret = ret;
         s->task_error_is_read = is_read;
+    } else if (ret == 0) {
+        s->backoff_ns = 0;
     }
     g_free(w);
     s->in_flight--;
@@ -112,30 +123,62 @@ static void backup_update_remaining(BackupBlockJob *s)
 }
 
 /*
- * A task failed: decide by policy.  Returns 0 to go on (the clusters are
- * dirty again and the walk restarts at them) or the error.
+ * QEMU's policies, with two blockd refinements under `ignore` (as mirror):
+ * the failed clusters are retried after an exponential backoff (10 ms
+ * doubling up to 2 s, reset by a successful task) instead of at once, and
+ * BLOCK_JOB_ERROR is sent at most once a second (errors in between are
+ * counted and traced, not sent).
+ */
+static BlockErrorAction backup_error_action(BackupBlockJob *s, bool is_read,
+                                            int error)
+{
+    BlockdevOnError policy = is_read ? s->on_source_error : s->on_target_error;
+    int64_t now;
+
+    if (policy != BLOCKDEV_ON_ERROR_IGNORE) {
+        return block_job_error_action(&s->common, policy, is_read, error);
+    }
+    s->backoff_ns = s->backoff_ns ? MIN(s->backoff_ns * 2, BACKUP_BACKOFF_MAX_NS)
+                                  : BACKUP_BACKOFF_MIN_NS;
+    now = qemu_clock_get_ns();
+    if (s->last_error_event_ns &&
+        now - s->last_error_event_ns < BACKUP_ERROR_EVENT_NS) {
+        s->errors_coalesced++;
+        trace_backup_error_coalesced(s, is_read, error, s->errors_coalesced);
+        return BLOCK_ERROR_ACTION_IGNORE;
+    }
+    s->last_error_event_ns = now;
+    s->errors_coalesced = 0;
+    return block_job_error_action(&s->common, policy, is_read, error);
+}
+
+/*
+ * A task failed: decide by policy, once the tasks in flight are done (their
+ * errors are the same failure, not new ones to stop on after a resume).
+ * Returns 0 to go on (the clusters are dirty again and the walk restarts
+ * at them; stop: after the pause) or the error.
  */
 static int coroutine_fn backup_handle_error(BackupBlockJob *s)
 {
-    int ret = s->task_ret;
-    bool is_read = s->task_error_is_read;
     BlockErrorAction action;
+    bool is_read;
+    int ret;
 
-    s->task_ret = 0;
     backup_wait_all(s);
+    ret = s->task_ret;
+    is_read = s->task_error_is_read;
+    s->task_ret = 0;
     if (block_copy_snapshot_lost(s->bcs)) {
         return ret;
     }
-    action = block_job_error_action(&s->common, is_read ? s->on_source_error :
-                                    s->on_target_error, is_read, -ret);
+    action = backup_error_action(s, is_read, -ret);
     trace_backup_error(s, is_read, -ret, BlockErrorAction_str(action));
     if (action == BLOCK_ERROR_ACTION_REPORT) {
         return ret;
     }
     s->cursor = 0;      /* re-dirtied clusters may be behind us */
     if (action == BLOCK_ERROR_ACTION_IGNORE) {
-        /* no busy loop on a persistent error */
-        job_sleep_ns(&s->common.job, 10 * 1000 * 1000);
+        job_sleep_ns(&s->common.job, s->backoff_ns);
     }
     return 0;
 }
