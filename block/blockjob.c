@@ -103,6 +103,7 @@ static bool child_job_drained_poll(BdrvChild *c)
 
 static const BdrvChildClass child_job = {
     .parent_is_bds = false,
+    .parent_is_job = true,
     .get_parent_desc = child_job_get_parent_desc,
     .drained_begin = child_job_drained_begin,
     .drained_end = child_job_drained_end,
@@ -120,7 +121,15 @@ int block_job_add_bdrv(BlockJob *job, const char *name, BlockDriverState *bs,
         return -EPERM;
     }
     job->nodes = g_slist_prepend(job->nodes, c);
+    bdrv_op_block_all(bs, job->blocker);
     return 0;
+}
+
+void block_job_block_node(BlockJob *job, BlockDriverState *bs)
+{
+    bdrv_ref(bs);
+    bdrv_op_block_all(bs, job->blocker);
+    job->blocked_nodes = g_slist_prepend(job->blocked_nodes, bs);
 }
 
 void block_job_remove_all_bdrv(BlockJob *job)
@@ -131,7 +140,16 @@ void block_job_remove_all_bdrv(BlockJob *job)
         BdrvChild *c = l->data;
 
         job->nodes = g_slist_delete_link(job->nodes, l);
+        bdrv_op_unblock_all(c->bs, job->blocker);
         bdrv_root_unref_child(c);
+    }
+    while (job->blocked_nodes) {
+        BlockDriverState *bs = job->blocked_nodes->data;
+
+        job->blocked_nodes = g_slist_delete_link(job->blocked_nodes,
+                                                 job->blocked_nodes);
+        bdrv_op_unblock_all(bs, job->blocker);
+        bdrv_unref(bs);
     }
 }
 
@@ -198,6 +216,8 @@ static void block_job_free(BlockJob *bjob)
         blk_unref(bjob->blk);
         bjob->blk = NULL;
     }
+    error_free(bjob->blocker);
+    bjob->blocker = NULL;
 }
 
 static void block_job_on_event(Job *job, JobEvent event, void *opaque)
@@ -278,6 +298,8 @@ void *block_job_create(const char *job_id, const BlockJobDriver *driver,
     assert(is_block_job(&job->job));
     job->blk = blk;
     job->iostatus = BLOCK_DEVICE_IO_STATUS_OK;
+    error_setg(&job->blocker, "block device is in use by block job: %s",
+               job_type_str(&job->job));
     desc = g_strdup_printf("%s job '%s'", job_type_str(&job->job),
                            job->job.id ? job->job.id : "");
     blk_set_user_desc(blk, desc);

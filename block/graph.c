@@ -585,7 +585,7 @@ static int bdrv_refresh_perms_tran(GList *roots, Error **errp)
     return ret;
 }
 
-static int bdrv_refresh_perms(BlockDriverState *bs, Error **errp)
+int bdrv_refresh_perms(BlockDriverState *bs, Error **errp)
 {
     GList roots = { .data = bs };
 
@@ -800,6 +800,9 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
         return;
     }
     child_bs = child->bs;
+    if (child_bs->inherits_from == parent) {
+        child_bs->inherits_from = NULL;
+    }
     if (parent->file == child) {
         parent->file = NULL;
     }
@@ -971,10 +974,14 @@ bool bdrv_del_monitor_owned(BlockDriverState *bs, Error **errp)
     for (l = bs->parents; l; l = l->next) {
         BdrvChild *c = l->data;
 
-        if (!c->klass->parent_is_bds) {
+        /* A job marks its nodes busy with op blockers instead (below) */
+        if (!c->klass->parent_is_bds && !c->klass->parent_is_job) {
             error_setg(errp, "Node %s is in use", bs->node_name);
             return false;
         }
+    }
+    if (bdrv_op_is_blocked(bs, BLOCK_OP_TYPE_DRIVE_DEL, errp)) {
+        return false;
     }
     if (!bs->monitor_owned) {
         error_setg(errp, "Node %s is not owned by the monitor", bs->node_name);
@@ -1349,6 +1356,7 @@ BdrvChild *bdrv_open_child(BlockdevRef *ref, BlockDriverState *parent,
         if (!bs) {
             return NULL;
         }
+        bs->inherits_from = parent;
     }
     c = bdrv_attach_child(parent, bs, child_name,
                           child_class ? child_class : &child_of_bds, role, errp);

@@ -21,6 +21,17 @@
 typedef struct MirrorBlockJob MirrorBlockJob;
 
 /*
+ * What becomes of the target's backing at a successful end (QEMU's
+ * BlockMirrorBackingMode): drive-mirror mode=absolute-paths gives it the
+ * source's chain (sync=top: the source's backing node, sync=none: the
+ * source itself); mode=existing and blockdev-mirror leave it as it is.
+ */
+typedef enum MirrorBackingMode {
+    MIRROR_LEAVE_BACKING_CHAIN,
+    MIRROR_SOURCE_BACKING_CHAIN,
+} MirrorBackingMode;
+
+/*
  * One range being worked on: a background copy/zero/discard, a guest
  * write in write-blocking mode (is_active), or a range reserved while the
  * loop looks at its block status (is_pseudo).  Operations wait for the
@@ -53,6 +64,7 @@ struct MirrorBlockJob {
     BlockDriverState *base;         /* sync=top: first backing node */
     char *replaces;
     bool is_none_mode;
+    MirrorBackingMode backing_mode;
 
     MirrorSyncMode sync_mode;
     MirrorCopyMode copy_mode;
@@ -151,6 +163,7 @@ typedef struct MirrorStartArgs {
     bool target_is_zero;
     bool auto_converge;
     int converge_passes;
+    MirrorBackingMode backing_mode;
 } MirrorStartArgs;
 
 void mirror_start(const MirrorStartArgs *a, Error **errp);

@@ -41,6 +41,10 @@ BlockErrorAction mirror_error_action(MirrorBlockJob *s, bool read, int error)
     MirrorErrorThrottle *t = &s->err_throttle[read];
     int64_t now = qemu_clock_get_ns();
 
+    /* Failed because of a force cancel: nothing to report or retry */
+    if (job_is_cancelled(&s->common.job)) {
+        return BLOCK_ERROR_ACTION_REPORT;
+    }
     s->actively_synced = false;
     if (policy != BLOCKDEV_ON_ERROR_IGNORE) {
         return block_job_error_action(&s->common, policy, read, error);
@@ -564,12 +568,22 @@ static void mirror_complete(Job *job, Error **errp)
     }
 }
 
-/* A soft cancel of a READY job completes without pivot (COMPLETED) */
+/*
+ * A soft cancel of a READY job completes without pivot (COMPLETED).  A
+ * force cancel (any cancel before READY) abandons the target: what is in
+ * flight on it is failed now (an NBD server that stopped answering must
+ * not keep the job from ending).
+ */
 static bool mirror_cancel(Job *job, bool force)
 {
     MirrorBlockJob *s = to_mirror(job);
 
-    return force || !s->synced;
+    force = force || !s->synced;
+    if (force && s->target && blk_bs(s->target)) {
+        trace_mirror_cancel_in_flight(s, blk_bs(s->target));
+        bdrv_cancel_in_flight(blk_bs(s->target));
+    }
+    return force;
 }
 
 static void mirror_change(BlockJob *bjob, BlockJobChangeOptions *opts,
@@ -616,6 +630,15 @@ static bool mirror_pivot(MirrorBlockJob *s, BlockDriverState *source,
             return false;
         }
     }
+    /*
+     * The users of the replaced node see the same mode afterwards: a
+     * read-only node is replaced by a read-only target (QEMU's reopen;
+     * like QEMU, a failure here shows in the replacement below)
+     */
+    if (bdrv_is_read_only(to_replace) != bdrv_is_read_only(target_bs)) {
+        bdrv_reopen_set_read_only(target_bs, bdrv_is_read_only(to_replace),
+                                  NULL);
+    }
     if (bdrv_getlength(to_replace) != bdrv_getlength(target_bs)) {
         error_setg(errp, "Can no longer replace '%s' by '%s', because: "
                    "cannot replace image with a mirror image of different size",
@@ -630,6 +653,24 @@ static bool mirror_pivot(MirrorBlockJob *s, BlockDriverState *source,
         return false;
     }
     return true;
+}
+
+/*
+ * drive-mirror mode=absolute-paths: the target continues the source's
+ * chain (its image header already names that backing file)
+ */
+static bool mirror_attach_backing(MirrorBlockJob *s, BlockDriverState *source,
+                                  BlockDriverState *target_bs, Error **errp)
+{
+    BlockDriverState *backing = s->is_none_mode ? source : s->base;
+    BlockDriverState *unfiltered = bdrv_skip_filters(target_bs);
+
+    if (s->backing_mode != MIRROR_SOURCE_BACKING_CHAIN ||
+        bdrv_cow_bs(unfiltered) == backing) {
+        return true;
+    }
+    trace_mirror_attach_backing(s, unfiltered, backing);
+    return bdrv_set_backing_hd(unfiltered, backing, errp);
 }
 
 static int mirror_exit_common(Job *job)
@@ -672,7 +713,12 @@ static int mirror_exit_common(Job *job)
     blk_unref(s->target);
     s->target = NULL;
 
-    if (s->should_complete && !abort && !job_cancel_requested(job)) {
+    if (!abort && !mirror_attach_backing(s, source, target_bs, &local_err)) {
+        error_propagate(&job->err, local_err);
+        local_err = NULL;
+        ret = -EPERM;
+    }
+    if (s->should_complete && !abort && !job_cancel_requested(job) && !ret) {
         if (!mirror_pivot(s, source, target_bs, &local_err)) {
             error_propagate(&job->err, local_err);
             ret = -EPERM;
@@ -752,6 +798,7 @@ static void mirror_init_state(MirrorBlockJob *s, const MirrorStartArgs *a,
     s->converge_passes = a->converge_passes > 0 ? a->converge_passes : 3;
     s->replaces = g_strdup(a->replaces);
     s->is_none_mode = a->mode == MIRROR_SYNC_MODE_NONE;
+    s->backing_mode = a->backing_mode;
     s->base = a->mode == MIRROR_SYNC_MODE_TOP ? bdrv_backing_chain_next(a->bs)
                                               : NULL;
     s->pass_best_dirty = -1;
@@ -815,6 +862,8 @@ void mirror_start(const MirrorStartArgs *a, Error **errp)
         s->to_replace = bdrv_find_node(a->replaces);
         bdrv_ref(s->to_replace);
     }
+    /* blockdev-del of the source: "Node '...' is busy: ..." (QEMU's) */
+    block_job_block_node(&s->common, a->bs);
     s->dirty_bitmap = bdrv_create_dirty_bitmap(top, granularity, NULL, errp);
     if (!s->dirty_bitmap) {
         goto fail_job;

@@ -8,7 +8,9 @@
  * the payload straight into its own buffers and hands the socket back.
  * When the connection is lost, in-flight requests are failed (or, with
  * reconnect-delay, re-sent once a new connection is up: requests wait at
- * most reconnect-delay seconds for it).
+ * most reconnect-delay seconds for it).  A job's force cancel
+ * (bdrv_cancel_in_flight) drops the connection and fails every request
+ * begun before it, without reconnecting for them.
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
@@ -63,6 +65,8 @@ typedef struct BDRVNBDState {
     uint64_t conn_gen;              /* bumped when a connection ends */
     int64_t reconnect_deadline_ns;
     bool connecting;                /* a coroutine is (re)connecting */
+    NBDClientSocket *connect_sock;  /* being negotiated, NULL otherwise */
+    uint64_t cancel_gen;            /* bumped by nbd_cancel_in_flight() */
     uint64_t connect_attempts;
     CoQueue connect_queue;          /* requests waiting for the connection */
     QemuCoSleep reconnect_sleep;
@@ -143,7 +147,10 @@ static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
     if (!sock) {
         return -ECONNREFUSED;
     }
+    /* A force cancel may shut it down while the server does not answer */
+    s->connect_sock = sock;
     ret = nbd_receive_negotiate(sock, &info, errp);
+    s->connect_sock = NULL;
     if (ret < 0) {
         nbd_sock_free(sock);
         return ret;
@@ -674,11 +681,16 @@ static int coroutine_fn nbd_co_request(BlockDriverState *bs, NBDRequest *request
 {
     BDRVNBDState *s = bs->opaque;
     NBDClientRequest *req;
+    uint64_t cancel_gen = s->cancel_gen;
     int64_t give_up_ns = -1;
     int ret;
 
     req = nbd_co_get_slot(s);
     for (;;) {
+        if (s->cancel_gen != cancel_gen) {
+            ret = -EIO;     /* cancelled: not (re)sent any more */
+            break;
+        }
         res->error = 0;
         res->got_extent = false;
         ret = nbd_co_ensure_connected(s);
@@ -1128,6 +1140,32 @@ static void nbd_close(BlockDriverState *bs)
     s->x_dirty_bitmap = NULL;
 }
 
+/*
+ * A job's force cancel: a server that stopped answering must not keep the
+ * job (or a drain) waiting.  Requests begun so far fail with -EIO: the
+ * connection is dropped (a late reply could not be told apart from the
+ * socket's state, and a sender may be stuck on a full socket), a
+ * negotiation in progress is shut down and no reconnection is waited
+ * for.  Later requests connect again, as after any lost connection.
+ */
+static void nbd_cancel_in_flight(BlockDriverState *bs)
+{
+    BDRVNBDState *s = bs->opaque;
+
+    trace_nbd_cancel_in_flight(s->in_flight, s->state);
+    s->cancel_gen++;
+    if (s->state == NBD_CLIENT_CONNECTED && s->in_flight > 0) {
+        nbd_channel_error(s, s->conn_gen, -EIO);
+    }
+    if (s->state == NBD_CLIENT_CONNECTING_WAIT) {
+        s->state = NBD_CLIENT_CONNECTING_NOWAIT;
+    }
+    if (s->connect_sock) {
+        nbd_sock_shutdown(s->connect_sock);
+    }
+    qemu_co_sleep_wake(&s->reconnect_sleep);
+}
+
 /* Do not keep a drain waiting for the reconnection pause: try now. */
 static void nbd_drain_begin(BlockDriverState *bs)
 {
@@ -1154,4 +1192,5 @@ BlockDriver bdrv_nbd = {
     .bdrv_co_block_status       = nbd_co_block_status,
 
     .bdrv_drain_begin           = nbd_drain_begin,
+    .bdrv_cancel_in_flight      = nbd_cancel_in_flight,
 };

@@ -64,6 +64,51 @@ BlockDriverState *bdrv_filter_or_cow_bs(BlockDriverState *bs);
 BlockDriverState *bdrv_skip_filters(BlockDriverState *bs);
 BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs);
 
+/*
+ * Op blockers (QEMU's): a user of a node that must not go away or change
+ * under it (a block job) blocks operations on it with a reason; the
+ * operation then fails with "Node '<name>' is busy: <reason>".
+ */
+typedef enum BlockOpType {
+    BLOCK_OP_TYPE_DRIVE_DEL,
+    BLOCK_OP_TYPE_MIRROR_SOURCE,
+    BLOCK_OP_TYPE_MIRROR_TARGET,
+    BLOCK_OP_TYPE_BACKUP_SOURCE,
+    BLOCK_OP_TYPE_BACKUP_TARGET,
+    BLOCK_OP_TYPE_MAX,
+} BlockOpType;
+
+void bdrv_op_block(BlockDriverState *bs, BlockOpType op, Error *reason);
+void bdrv_op_unblock(BlockDriverState *bs, BlockOpType op, Error *reason);
+void bdrv_op_block_all(BlockDriverState *bs, Error *reason);
+void bdrv_op_unblock_all(BlockDriverState *bs, Error *reason);
+/* true (and errp set) when op is blocked on bs */
+bool bdrv_op_is_blocked(BlockDriverState *bs, BlockOpType op, Error **errp);
+
+/*
+ * Switch bs between read-only and read-write (QEMU's
+ * bdrv_reopen_set_read_only): children that bs opened itself follow it;
+ * going read-only writes back what the driver caches first.  Fails, with
+ * nothing changed, when a parent holds a write permission (or a child
+ * cannot be made writable).
+ */
+int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
+                              Error **errp);
+
+/*
+ * Make backing_hd the backing node of bs (NULL: none), replacing the one
+ * it has: QEMU's bdrv_set_backing_hd().  The image header is not changed.
+ */
+bool bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing_hd,
+                         Error **errp);
+
+/*
+ * Fail what bs (and the nodes it stores its data on) has in flight on a
+ * remote that stopped answering, and do not wait for it again: QEMU's
+ * bdrv_cancel_in_flight(), used by a force cancel of a job.
+ */
+void bdrv_cancel_in_flight(BlockDriverState *bs);
+
 /* ---- draining ---- */
 
 /*

@@ -176,6 +176,20 @@ struct BlockDriver {
                                                                Error **errp);
 
     /*
+     * The node is about to become read-only (bdrv_reopen_set_read_only):
+     * write back what would otherwise be written at close (metadata
+     * caches, persistent bitmaps, the clean flag).  Called from a
+     * coroutine, with the node drained.
+     */
+    int coroutine_fn (*bdrv_co_prepare_read_only)(BlockDriverState *bs,
+                                                  Error **errp);
+    /*
+     * Fail the requests in flight (on a remote that may never answer them)
+     * and do not wait for the current connection again (job force cancel).
+     */
+    void (*bdrv_cancel_in_flight)(BlockDriverState *bs);
+
+    /*
      * Format probing (blockd-img without -f): a score for the first
      * buf_size bytes of the file (0: not this format; raw: 1; formats
      * with a magic: 100).
@@ -232,6 +246,12 @@ struct BlockDriver {
 
 struct BdrvChildClass {
     bool parent_is_bds;
+    /*
+     * The parent is a block job: it marks the node busy through op blockers
+     * (block_job_add_bdrv) rather than as a user (blockdev-del tells apart
+     * "Node %s is in use" from "Node '%s' is busy: ...", as QEMU does).
+     */
+    bool parent_is_job;
     /* "node 'x'", "block device 'y'", "NBD export 'z'": used in permission errors */
     char *(*get_parent_desc)(BdrvChild *child);
     /* The child node is being drained / drain ended (BlockBackends queue requests) */
@@ -263,6 +283,7 @@ struct BlockDriverState {
     char filename[4096];
     bool implicit;                  /* created by a job (filters); hidden in queries */
     bool monitor_owned;             /* created by blockdev-add: blockdev-del may remove it */
+    BlockDriverState *inherits_from;    /* the parent that opened it from an inline definition */
     int open_flags;
     bool read_only;
     bool auto_read_only;
@@ -292,6 +313,8 @@ struct BlockDriverState {
     CoQueue flush_queue;
     bool active_flush_req;
     int64_t total_bytes_hint;       /* cached length, -1 unknown */
+
+    GSList *op_blockers[BLOCK_OP_TYPE_MAX];    /* Error *: reasons, newest first */
 
     GList *dirty_bitmaps;           /* BdrvDirtyBitmap *, newest first (block/dirty-bitmap.c) */
     char *backing_file;             /* from the image header (formats) */
@@ -338,6 +361,8 @@ BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs, const char *child_
                                   uint64_t perm, uint64_t shared, void *opaque,
                                   Error **errp);
 void bdrv_root_unref_child(BdrvChild *child);
+/* Recompute the permissions of bs and everything below it (after a change). */
+int bdrv_refresh_perms(BlockDriverState *bs, Error **errp);
 int bdrv_child_try_set_perm(BdrvChild *c, uint64_t perm, uint64_t shared, Error **errp);
 /*
  * Create a node of drv (a driver without a BlockdevOptions branch, e.g. a

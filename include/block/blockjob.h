@@ -29,6 +29,12 @@ typedef struct BlockJob {
 
     /* Number of the job's nodes currently drained (internal). */
     int drain_count;
+
+    /* "block device is in use by block job: <type>": blocks ops on its nodes */
+    Error *blocker;
+
+    /* Nodes blocked without being the job's children (referenced) */
+    GSList *blocked_nodes;
 } BlockJob;
 
 /* ---- lookup and iteration ---- */
@@ -51,7 +57,13 @@ const BlockJobDriver *block_job_driver(BlockJob *job);
  */
 int block_job_add_bdrv(BlockJob *job, const char *name, BlockDriverState *bs,
                        uint64_t perm, uint64_t shared_perm, Error **errp);
-/* Detach every node added with block_job_add_bdrv (the blk stays). */
+/*
+ * Block every operation on bs with the job's reason, like a node added
+ * with block_job_add_bdrv but without a child (e.g. the source below a
+ * job's filter), until block_job_remove_all_bdrv.
+ */
+void block_job_block_node(BlockJob *job, BlockDriverState *bs);
+/* Detach every node added with block_job_add_bdrv and unblock them all (the blk stays). */
 void block_job_remove_all_bdrv(BlockJob *job);
 /* Is bs one of the job's nodes? */
 bool block_job_has_bdrv(BlockJob *job, BlockDriverState *bs);
