@@ -289,3 +289,59 @@ const char *bdrv_probe_image_format(const char *filename, Error **errp)
     }
     return best;
 }
+
+/* ---- drive-mirror's target: its own backing file, opened later ---- */
+
+/* The backing file named in bs's header, as a path (relative to bs's file) */
+static char *bdrv_backing_path(BlockDriverState *bs)
+{
+    g_autofree char *dir = NULL;
+
+    if (g_path_is_absolute(bs->backing_file) || !bs->file) {
+        return g_strdup(bs->backing_file);
+    }
+    dir = g_path_get_dirname(bdrv_get_filename(bs->file->bs));
+    return g_build_filename(dir, bs->backing_file, NULL);
+}
+
+int bdrv_open_backing_file(BlockDriverState *bs, Error **errp)
+{
+    g_autofree char *path = NULL;
+    BlockDriverState *backing;
+    const char *fmt;
+    json_object *json, *file;
+    bool ok;
+
+    if (bs->backing || !bs->backing_file || !bs->backing_file[0]) {
+        return 0;
+    }
+    path = bdrv_backing_path(bs);
+    fmt = bs->backing_format;
+    if (!fmt) {
+        fmt = bdrv_probe_image_format(path, errp);
+        if (!fmt) {
+            return -EINVAL;
+        }
+    }
+    file = bdrv_file_json(path);
+    json_object_object_add(file, "read-only", json_object_new_boolean(true));
+    if (!strcmp(fmt, "file")) {
+        json = file;
+    } else {
+        json = json_object_new_object();
+        json_object_object_add(json, "driver", json_object_new_string(fmt));
+        json_object_object_add(json, "read-only",
+                               json_object_new_boolean(true));
+        json_object_object_add(json, "file", file);
+    }
+    backing = bdrv_open_json(json, errp);
+    json_object_put(json);
+    if (!backing) {
+        error_prepend(errp, "Could not open backing file: ");
+        return -EINVAL;
+    }
+    backing->inherits_from = bs;
+    ok = bdrv_set_backing_hd(bs, backing, errp);
+    bdrv_unref(backing);
+    return ok ? 0 : -EPERM;
+}

@@ -24,11 +24,13 @@ typedef struct MirrorBlockJob MirrorBlockJob;
  * What becomes of the target's backing at a successful end (QEMU's
  * BlockMirrorBackingMode): drive-mirror mode=absolute-paths gives it the
  * source's chain (sync=top: the source's backing node, sync=none: the
- * source itself); mode=existing and blockdev-mirror leave it as it is.
+ * source itself); mode=existing opens the target's own backing file then
+ * (drive-mirror opens its target without); blockdev-mirror leaves it.
  */
 typedef enum MirrorBackingMode {
-    MIRROR_LEAVE_BACKING_CHAIN,
-    MIRROR_SOURCE_BACKING_CHAIN,
+    MIRROR_LEAVE_BACKING_CHAIN,     /* blockdev-mirror */
+    MIRROR_SOURCE_BACKING_CHAIN,    /* drive-mirror mode=absolute-paths */
+    MIRROR_OPEN_BACKING_CHAIN,      /* drive-mirror mode=existing */
 } MirrorBackingMode;
 
 /*

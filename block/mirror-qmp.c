@@ -98,6 +98,28 @@ static bool mirror_target_in_source_chain(BlockDriverState *bs,
     return false;
 }
 
+/*
+ * A target that names a backing file it has not opened (drive-mirror's,
+ * until the end) would fill the rest of a cluster with zeroes on a partial
+ * write instead of the backing file's data: copy whole target clusters
+ * then (QEMU widens its copies to clusters for this; blockd raises the
+ * granularity, to the same effect).
+ */
+static void mirror_cow_granularity(MirrorStartArgs *a)
+{
+    BlockDriverState *target = bdrv_skip_filters(a->target);
+    BlockDriverInfo bdi;
+    uint32_t granularity = a->granularity ? a->granularity :
+                           bdrv_get_default_bitmap_granularity(a->target);
+
+    if (!target->backing_file || !target->backing_file[0] ||
+        bdrv_cow_bs(target) || bdrv_get_info(target, &bdi) < 0 ||
+        bdi.cluster_size <= 0 || granularity >= (uint32_t)bdi.cluster_size) {
+        return;
+    }
+    a->granularity = bdi.cluster_size;
+}
+
 /* Arguments shared by both commands, after their own preparation */
 static void mirror_common(MirrorStartArgs *a, bool has_granularity,
                           Error **errp)
@@ -111,6 +133,7 @@ static void mirror_common(MirrorStartArgs *a, bool has_granularity,
         !block_job_check_node_busy(a->target, errp)) {
         return;
     }
+    mirror_cow_granularity(a);
     if (a->mode == MIRROR_SYNC_MODE_TOP && !bdrv_backing_chain_next(a->bs)) {
         a->mode = MIRROR_SYNC_MODE_FULL;
     }
@@ -221,10 +244,40 @@ void qmp_blockdev_mirror(const char *job_id, const char *device,
 
 /* ---- drive-mirror ---- */
 
+/*
+ * The new image (mode absolute-paths): with a backing file when the
+ * target continues the source's chain (sync=top: the source's backing,
+ * sync=none: the source itself), named as QEMU names it (the node's
+ * filename and driver, implicit filters skipped); else without.
+ */
+static int mirror_create_target(DriveMirror *arg, const char *fmt,
+                                 int64_t size,
+                                 BlockDriverState *target_backing,
+                                 MirrorSyncMode sync, Error **errp)
+{
+    BlockDriverState *explicit_backing = target_backing;
+
+    if (sync == MIRROR_SYNC_MODE_FULL || !target_backing) {
+        return bdrv_create_image_file(arg->target, fmt, size, errp);
+    }
+    while (explicit_backing->implicit && bdrv_filter_bs(explicit_backing)) {
+        explicit_backing = bdrv_filter_bs(explicit_backing);
+    }
+    return bdrv_create_image_file_backed(arg->target, fmt, size,
+                                         bdrv_get_filename(explicit_backing),
+                                         bdrv_get_format_name(explicit_backing),
+                                         errp);
+}
+
+/*
+ * Open the target like QEMU (BDRV_O_NO_BACKING): without its backing
+ * file, which the job attaches at a successful end (mirror.c).
+ */
 static BlockDriverState *mirror_open_target(DriveMirror *arg, const char *fmt,
                                             Error **errp)
 {
     json_object *json = json_object_new_object();
+    BlockDriver *drv = bdrv_find_format(fmt);
     BlockDriverState *bs;
 
     json_object_object_add(json, "driver", json_object_new_string(fmt));
@@ -233,6 +286,9 @@ static BlockDriverState *mirror_open_target(DriveMirror *arg, const char *fmt,
                                json_object_new_string(arg->node_name));
     }
     json_object_object_add(json, "file", bdrv_file_json(arg->target));
+    if (drv && drv->supports_backing) {
+        json_object_object_add(json, "backing", NULL);
+    }
     bs = bdrv_open_json(json, errp);
     json_object_put(json);
     return bs;
@@ -262,8 +318,12 @@ void qmp_drive_mirror(DriveMirror *arg, Error **errp)
                                            arg->auto_finalize,
                                            arg->has_auto_dismiss,
                                            arg->auto_dismiss),
+        /* absolute-paths: the target takes over the source's chain */
+        .backing_mode = mode == NEW_IMAGE_MODE_EXISTING ?
+                        MIRROR_OPEN_BACKING_CHAIN : MIRROR_SOURCE_BACKING_CHAIN,
     };
-    const char *fmt;
+    BlockDriverState *target_backing;
+    const char *fmt = arg->format;
     int64_t size;
 
     a.bs = mirror_get_root_bs(arg->device, errp);
@@ -273,31 +333,42 @@ void qmp_drive_mirror(DriveMirror *arg, Error **errp)
     if (!block_job_check_node_busy(a.bs, errp)) {
         return;
     }
-    fmt = arg->format ? arg->format :
-          (mode == NEW_IMAGE_MODE_EXISTING ? "raw" :
-           bdrv_get_format_name(bdrv_skip_filters(a.bs)));
-    if (!strcmp(fmt, "file") || !strcmp(fmt, "host_device")) {
-        fmt = "raw";
+    if (!fmt && mode != NEW_IMAGE_MODE_EXISTING) {
+        fmt = bdrv_get_format_name(a.bs);
     }
-    if (arg->replaces && !arg->node_name) {
-        error_setg(errp, "a node-name must be provided when replacing a named "
-                   "node of the graph");
-        return;
+    target_backing = bdrv_cow_bs(bdrv_skip_filters(a.bs));
+    if (!target_backing && a.mode == MIRROR_SYNC_MODE_TOP) {
+        a.mode = MIRROR_SYNC_MODE_FULL;
+    }
+    if (a.mode == MIRROR_SYNC_MODE_NONE) {
+        target_backing = a.bs;
     }
     size = bdrv_getlength(a.bs);
     if (size < 0) {
         error_setg_errno(errp, -size, "bdrv_getlength failed");
         return;
     }
-    if (a.mode == MIRROR_SYNC_MODE_TOP && !bdrv_backing_chain_next(a.bs)) {
-        a.mode = MIRROR_SYNC_MODE_FULL;
+    if (arg->replaces && !arg->node_name) {
+        error_setg(errp, "a node-name must be provided when replacing a named "
+                   "node of the graph");
+        return;
+    }
+    if (fmt && (!strcmp(fmt, "file") || !strcmp(fmt, "host_device"))) {
+        fmt = "raw";
     }
     if (mode != NEW_IMAGE_MODE_EXISTING) {
-        if (bdrv_create_image_file(arg->target, fmt, size, errp) < 0) {
+        if (mirror_create_target(arg, fmt, size, target_backing, a.mode,
+                                 errp) < 0) {
             return;
         }
         /* A new image reads as zeroes: only allocated data is copied */
         a.target_is_zero = a.mode == MIRROR_SYNC_MODE_FULL;
+    } else if (!fmt) {
+        /* QEMU probes an existing image opened without a format */
+        fmt = bdrv_probe_image_format(arg->target, errp);
+        if (!fmt) {
+            return;
+        }
     }
     a.target = mirror_open_target(arg, fmt, errp);
     if (!a.target) {

@@ -41,9 +41,12 @@ BlockErrorAction mirror_error_action(MirrorBlockJob *s, bool read, int error)
     MirrorErrorThrottle *t = &s->err_throttle[read];
     int64_t now = qemu_clock_get_ns();
 
-    /* Failed because of a force cancel: nothing to report or retry */
+    /*
+     * Failed because of a force cancel (bdrv_cancel_in_flight): no event,
+     * no stop; the job ends as cancelled anyway
+     */
     if (job_is_cancelled(&s->common.job)) {
-        return BLOCK_ERROR_ACTION_REPORT;
+        return BLOCK_ERROR_ACTION_IGNORE;
     }
     s->actively_synced = false;
     if (policy != BLOCKDEV_ON_ERROR_IGNORE) {
@@ -656,8 +659,10 @@ static bool mirror_pivot(MirrorBlockJob *s, BlockDriverState *source,
 }
 
 /*
- * drive-mirror mode=absolute-paths: the target continues the source's
- * chain (its image header already names that backing file)
+ * drive-mirror's target gets its backing at a successful end: with
+ * mode=absolute-paths it continues the source's chain (its image header
+ * already names that backing file), with mode=existing its own backing
+ * file is opened.
  */
 static bool mirror_attach_backing(MirrorBlockJob *s, BlockDriverState *source,
                                   BlockDriverState *target_bs, Error **errp)
@@ -665,6 +670,9 @@ static bool mirror_attach_backing(MirrorBlockJob *s, BlockDriverState *source,
     BlockDriverState *backing = s->is_none_mode ? source : s->base;
     BlockDriverState *unfiltered = bdrv_skip_filters(target_bs);
 
+    if (s->backing_mode == MIRROR_OPEN_BACKING_CHAIN) {
+        return bdrv_open_backing_file(unfiltered, errp) == 0;
+    }
     if (s->backing_mode != MIRROR_SOURCE_BACKING_CHAIN ||
         bdrv_cow_bs(unfiltered) == backing) {
         return true;

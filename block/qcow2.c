@@ -1317,6 +1317,16 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
     aio_notify(qemu_get_aio_context());
 }
 
+/* Becoming read-only (reopen): what close writes for a writable image */
+static int coroutine_fn qcow2_co_prepare_read_only(BlockDriverState *bs,
+                                                   Error **errp)
+{
+    Qcow2CloseCo cc = { .bs = bs };
+
+    qcow2_close_entry(&cc);
+    return 0;
+}
+
 static void qcow2_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -1897,6 +1907,7 @@ BlockDriver bdrv_qcow2 = {
     .supports_backing = true,
     .bdrv_open = qcow2_open,
     .bdrv_close = qcow2_close,
+    .bdrv_co_prepare_read_only = qcow2_co_prepare_read_only,
     .bdrv_refresh_limits = qcow2_refresh_limits,
     .bdrv_child_perm = bdrv_default_perms,
     .bdrv_co_preadv = qcow2_co_preadv,

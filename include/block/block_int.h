@@ -343,6 +343,13 @@ int bdrv_create_image_file_backed(const char *filename, const char *fmt,
  * cannot be read.
  */
 const char *bdrv_probe_image_format(const char *filename, Error **errp);
+/*
+ * Open the backing file bs's header names (relative to bs's file, format
+ * from the header or probed), read-only, as bs's backing node (QEMU's
+ * bdrv_open_backing_file, for a node opened without it).  0 if bs has a
+ * backing node already or names none.
+ */
+int bdrv_open_backing_file(BlockDriverState *bs, Error **errp);
 /* Open a node from a json-c BlockdevOptions tree. */
 BlockDriverState *bdrv_open_json(json_object *json, Error **errp);
 /* {"driver": "file", "filename": filename} */
