@@ -20,6 +20,7 @@ struct BlockBackend {
     char *user_desc;
     bool allow_write_beyond_eof;
     bool allow_aio_context_change;
+    bool job_owned;             /* a block job's own backend, not a user */
 
     unsigned int in_flight;
     int quiesce_counter;
@@ -86,7 +87,18 @@ int blk_insert_bs(BlockBackend *blk, BlockDriverState *bs, Error **errp)
     blk->root = bdrv_root_attach_child(bs, "root", &child_root,
                                        BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY,
                                        blk->perm, blk->shared_perm, blk, errp);
+    if (blk->root) {
+        blk->root->parent_is_job = blk->job_owned;
+    }
     return blk->root ? 0 : -EPERM;
+}
+
+void blk_set_job_owned(BlockBackend *blk)
+{
+    blk->job_owned = true;
+    if (blk->root) {
+        blk->root->parent_is_job = true;
+    }
 }
 
 void blk_remove_bs(BlockBackend *blk)

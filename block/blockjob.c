@@ -103,7 +103,6 @@ static bool child_job_drained_poll(BdrvChild *c)
 
 static const BdrvChildClass child_job = {
     .parent_is_bds = false,
-    .parent_is_job = true,
     .get_parent_desc = child_job_get_parent_desc,
     .drained_begin = child_job_drained_begin,
     .drained_end = child_job_drained_end,
@@ -120,6 +119,7 @@ int block_job_add_bdrv(BlockJob *job, const char *name, BlockDriverState *bs,
     if (!c) {
         return -EPERM;
     }
+    c->parent_is_job = true;
     job->nodes = g_slist_prepend(job->nodes, c);
     bdrv_op_block_all(bs, job->blocker);
     return 0;
@@ -297,6 +297,7 @@ void *block_job_create(const char *job_id, const BlockJobDriver *driver,
     }
     assert(is_block_job(&job->job));
     job->blk = blk;
+    blk_set_job_owned(blk);
     job->iostatus = BLOCK_DEVICE_IO_STATUS_OK;
     error_setg(&job->blocker, "block device is in use by block job: %s",
                job_type_str(&job->job));

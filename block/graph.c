@@ -975,7 +975,7 @@ bool bdrv_del_monitor_owned(BlockDriverState *bs, Error **errp)
         BdrvChild *c = l->data;
 
         /* A job marks its nodes busy with op blockers instead (below) */
-        if (!c->klass->parent_is_bds && !c->klass->parent_is_job) {
+        if (!c->klass->parent_is_bds && !c->parent_is_job) {
             error_setg(errp, "Node %s is in use", bs->node_name);
             return false;
         }

@@ -15,6 +15,11 @@
 BlockBackend *blk_new(uint64_t perm, uint64_t shared_perm);
 /* Attach to bs, taking the permissions given to blk_new. */
 int blk_insert_bs(BlockBackend *blk, BlockDriverState *bs, Error **errp);
+/*
+ * The backend is a block job's own: its node counts as busy (op blockers)
+ * rather than in use by a user (blockdev-del's two errors, as QEMU).
+ */
+void blk_set_job_owned(BlockBackend *blk);
 void blk_remove_bs(BlockBackend *blk);
 void blk_ref(BlockBackend *blk);
 void blk_unref(BlockBackend *blk);

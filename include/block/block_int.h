@@ -246,12 +246,6 @@ struct BlockDriver {
 
 struct BdrvChildClass {
     bool parent_is_bds;
-    /*
-     * The parent is a block job: it marks the node busy through op blockers
-     * (block_job_add_bdrv) rather than as a user (blockdev-del tells apart
-     * "Node %s is in use" from "Node '%s' is busy: ...", as QEMU does).
-     */
-    bool parent_is_job;
     /* "node 'x'", "block device 'y'", "NBD export 'z'": used in permission errors */
     char *(*get_parent_desc)(BdrvChild *child);
     /* The child node is being drained / drain ended (BlockBackends queue requests) */
@@ -273,6 +267,13 @@ struct BdrvChild {
     uint64_t perm;
     uint64_t shared_perm;
     bool frozen;                    /* may not be detached (jobs freeze chains) */
+    /*
+     * The parent is a block job (its nodes, its own BlockBackend): it marks
+     * the node busy through op blockers rather than as a user, so that
+     * blockdev-del says "Node '%s' is busy: ..." and not "Node %s is in
+     * use", as QEMU does.
+     */
+    bool parent_is_job;
     int quiesced_parent;
 };
 
