@@ -162,7 +162,9 @@ json_object *bdrv_file_json(const char *filename)
 int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
                            Error **errp)
 {
-    bool raw = !strcmp(fmt, "raw");
+    BlockDriver *drv = bdrv_find_format(fmt);
+    /* raw and protocol drivers ("file"): the file alone, of the full size */
+    bool raw = !strcmp(fmt, "raw") || (drv && !drv->is_format);
     json_object *json = bdrv_file_json(filename);
     BlockDriverState *file_bs;
     int ret;

@@ -276,16 +276,23 @@ static int mirror_create_target(DriveMirror *arg, const char *fmt,
 static BlockDriverState *mirror_open_target(DriveMirror *arg, const char *fmt,
                                             Error **errp)
 {
-    json_object *json = json_object_new_object();
     BlockDriver *drv = bdrv_find_format(fmt);
+    json_object *json;
     BlockDriverState *bs;
 
-    json_object_object_add(json, "driver", json_object_new_string(fmt));
+    if (drv && !drv->is_format) {
+        /* A protocol driver (the source's own, e.g. "file"), as QEMU */
+        json = bdrv_file_json(arg->target);
+        json_object_object_add(json, "driver", json_object_new_string(fmt));
+    } else {
+        json = json_object_new_object();
+        json_object_object_add(json, "driver", json_object_new_string(fmt));
+        json_object_object_add(json, "file", bdrv_file_json(arg->target));
+    }
     if (arg->node_name) {
         json_object_object_add(json, "node-name",
                                json_object_new_string(arg->node_name));
     }
-    json_object_object_add(json, "file", bdrv_file_json(arg->target));
     if (drv && drv->supports_backing) {
         json_object_object_add(json, "backing", NULL);
     }
@@ -352,9 +359,6 @@ void qmp_drive_mirror(DriveMirror *arg, Error **errp)
         error_setg(errp, "a node-name must be provided when replacing a named "
                    "node of the graph");
         return;
-    }
-    if (fmt && (!strcmp(fmt, "file") || !strcmp(fmt, "host_device"))) {
-        fmt = "raw";
     }
     if (mode != NEW_IMAGE_MODE_EXISTING) {
         if (mirror_create_target(arg, fmt, size, target_backing, a.mode,
