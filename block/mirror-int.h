@@ -63,6 +63,7 @@ struct MirrorBlockJob {
     BlockBackend *target;
     BlockDriverState *mirror_top_bs;
     BlockDriverState *to_replace;   /* referenced while the job runs */
+    Error *replace_blocker;         /* on to_replace from block-job-complete on */
     BlockDriverState *base;         /* sync=top: first backing node */
     char *replaces;
     bool is_none_mode;

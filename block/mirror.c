@@ -565,6 +565,12 @@ static void mirror_complete(Job *job, Error **errp)
         error_setg(errp, "Node name '%s' not found", s->replaces);
         return;
     }
+    /* QEMU's: the node to replace is busy until the end */
+    if (s->to_replace && !s->replace_blocker) {
+        error_setg(&s->replace_blocker,
+                   "block device is in use by block-job-complete");
+        bdrv_op_block_all(s->to_replace, s->replace_blocker);
+    }
     s->should_complete = true;
     if (!job->paused) {
         job_enter(job);
@@ -738,6 +744,11 @@ static int mirror_exit_common(Job *job)
     bdrv_drained_end(source);
     s->in_drain = false;
     if (s->to_replace) {
+        if (s->replace_blocker) {
+            bdrv_op_unblock_all(s->to_replace, s->replace_blocker);
+            error_free(s->replace_blocker);
+            s->replace_blocker = NULL;
+        }
         bdrv_unref(s->to_replace);
         s->to_replace = NULL;
     }
