@@ -131,7 +131,11 @@ int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
     nodes = g_array_new(false, false, sizeof(ReopenNode));
     bdrv_reopen_collect(bs, nodes);
 
-    bdrv_drained_begin(bs);
+    if (qemu_in_coroutine()) {
+        bdrv_co_drained_begin(bs);
+    } else {
+        bdrv_drained_begin(bs);
+    }
     if (read_only) {
         ret = bdrv_reopen_prepare_ro(bs, errp);
         if (ret < 0) {
@@ -146,7 +150,11 @@ int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
         bdrv_refresh_perms(bs, NULL);
     }
 out:
-    bdrv_drained_end(bs);
+    if (qemu_in_coroutine()) {
+        bdrv_co_drained_end(bs);
+    } else {
+        bdrv_drained_end(bs);
+    }
     return ret;
 }
 
