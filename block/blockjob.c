@@ -180,12 +180,13 @@ BlockJob *block_job_find_by_node(BlockDriverState *bs)
 
 bool block_job_check_node_busy(BlockDriverState *bs, Error **errp)
 {
-    BlockJob *job = block_job_find_by_node(bs);
+    int op;
 
-    if (job) {
-        error_setg(errp, "Node '%s' is busy: block device is in use by block job: %s",
-                   bdrv_get_node_name(bs), job_type_str(&job->job));
-        return false;
+    /* Jobs block every operation on the nodes they use: any type tells */
+    for (op = 0; op < BLOCK_OP_TYPE_MAX; op++) {
+        if (bdrv_op_is_blocked(bs, op, errp)) {
+            return false;
+        }
     }
     return true;
 }

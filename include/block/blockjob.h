@@ -69,8 +69,9 @@ void block_job_remove_all_bdrv(BlockJob *job);
 bool block_job_has_bdrv(BlockJob *job, BlockDriverState *bs);
 
 /*
- * Op blocker: false with "Node '%s' is busy: block device is in use by
- * block job: %s" when a job uses bs; true otherwise.
+ * Op blockers: false with "Node '%s' is busy: block device is in use by
+ * block job: %s" (the newest reason) when a job uses bs (its nodes, a
+ * mirror's source, the node a completing mirror replaces); true otherwise.
  */
 bool block_job_check_node_busy(BlockDriverState *bs, Error **errp);
 /* The job using bs, if any. */
