@@ -5,7 +5,8 @@
  * automatically: the client sends job-dismiss once it is concluded.
  * Below it, the synchronous helpers of drive-mirror and drive-backup:
  * creating an image file (optionally naming a backing file), opening a
- * node from JSON, probing the format of an existing file.
+ * node from JSON, probing the format of an existing file, opening the
+ * backing file a node's header names (drive-mirror mode=existing).
  */
 #include "qemu/osdep.h"
 #include "qemu/aio.h"
