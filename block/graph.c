@@ -498,6 +498,11 @@ static int bdrv_node_check_perm(BlockDriverState *bs, PermTran *t, Error **errp)
     if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED)) &&
         !bdrv_is_writable(bs)) {
         /* A read-only node may still be written with unchanged data */
+        if ((perm & BLK_PERM_WRITE) && bdrv_is_inactive(bs)) {
+            error_setg(errp, "Block node '%s' is inactive",
+                       bdrv_get_node_name(bs));
+            return -EPERM;
+        }
         if (perm & BLK_PERM_WRITE) {
             error_setg(errp, "Block node is read-only");
             return -EPERM;
@@ -770,6 +775,13 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child_b
         bdrv_child_free(c);
         return NULL;
     }
+    if (bdrv_is_inactive(child_bs) && !bdrv_is_inactive(parent)) {
+        error_setg(errp, "Inactive '%s' can't be a %s child of active '%s'",
+                   bdrv_get_node_name(child_bs), child_name,
+                   bdrv_get_node_name(parent));
+        bdrv_child_free(c);
+        return NULL;
+    }
     bdrv_get_cumulative_perm(parent, &perm, &shared);
     bdrv_child_perm(parent, c, perm, shared, &nperm, &nshared);
     c->perm = nperm;
@@ -1038,6 +1050,237 @@ void bdrv_close_all(void)
             owned = NULL;
         }
     }
+}
+
+/* ---- activation (blockdev-set-active) ---- */
+
+bool bdrv_is_inactive(BlockDriverState *bs)
+{
+    return bs->open_flags & BDRV_O_INACTIVE;
+}
+
+/* Is bs a child of an active node, other than those in skip? */
+static bool bdrv_has_active_bds_parent(BlockDriverState *bs, GHashTable *skip)
+{
+    GList *l;
+
+    for (l = bs->parents; l; l = l->next) {
+        BdrvChild *c = l->data;
+
+        if (c->klass->parent_is_bds && !bdrv_is_inactive(c->opaque) &&
+            !(skip && g_hash_table_contains(skip, c->opaque))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The nodes bdrv_inactivate(bs) takes down, parents before children: bs,
+ * then every child all of whose active parents are taken down as well.
+ */
+static void bdrv_inactivate_collect(BlockDriverState *bs, GHashTable *set,
+                                    GList **order)
+{
+    GList *l;
+
+    if (bdrv_is_inactive(bs) || g_hash_table_contains(set, bs)) {
+        return;
+    }
+    g_hash_table_add(set, bs);
+    *order = g_list_append(*order, bs);
+    for (l = bs->children; l; l = l->next) {
+        BlockDriverState *child = ((BdrvChild *)l->data)->bs;
+
+        if (!bdrv_has_active_bds_parent(child, set)) {
+            bdrv_inactivate_collect(child, set, order);
+        }
+    }
+}
+
+/* Users outside the graph (exports, jobs) cannot follow a hand-over */
+static int bdrv_inactivate_check_users(BlockDriverState *bs, Error **errp)
+{
+    GList *l;
+
+    for (l = bs->parents; l; l = l->next) {
+        BdrvChild *c = l->data;
+
+        if (!c->klass->parent_is_bds) {
+            g_autofree char *user = bdrv_child_user_desc(c);
+
+            error_setg(errp, "Cannot inactivate node '%s': it is in use by %s",
+                       bdrv_get_node_name(bs), user);
+            return -EPERM;
+        }
+    }
+    return 0;
+}
+
+/* One node: the driver writes back, then the node gives up its locks */
+static int bdrv_inactivate_node(BlockDriverState *bs, Error **errp)
+{
+    int ret = 0;
+
+    trace_bdrv_inactivate(bs, bdrv_get_node_name(bs));
+    bdrv_drained_begin(bs);
+    if (bs->drv && bs->drv->bdrv_inactivate) {
+        ret = bs->drv->bdrv_inactivate(bs, errp);
+    }
+    if (ret == 0 && bs->drv && !bs->read_only) {
+        ret = bdrv_flush(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not flush node '%s'",
+                             bdrv_get_node_name(bs));
+        }
+    }
+    if (ret == 0) {
+        bs->open_flags |= BDRV_O_INACTIVE;
+        /* An inactive node only loosens what it needs of its children */
+        bdrv_refresh_perms(bs, NULL);
+    }
+    bdrv_drained_end(bs);
+    return ret;
+}
+
+static int bdrv_inactivate_tree(BlockDriverState *bs, Error **errp)
+{
+    g_autoptr(GHashTable) set = g_hash_table_new(NULL, NULL);
+    GList *order = NULL, *l;
+    int ret = 0;
+
+    bdrv_inactivate_collect(bs, set, &order);
+    for (l = order; l && ret == 0; l = l->next) {
+        ret = bdrv_inactivate_check_users(l->data, errp);
+    }
+    for (l = order; l && ret == 0; l = l->next) {
+        ret = bdrv_inactivate_node(l->data, errp);
+    }
+    g_list_free(order);
+    return ret;
+}
+
+int bdrv_inactivate(BlockDriverState *bs, Error **errp)
+{
+    if (bdrv_is_inactive(bs)) {
+        return 0;
+    }
+    if (bdrv_has_active_bds_parent(bs, NULL)) {
+        error_setg(errp, "Node '%s' has an active parent node",
+                   bdrv_get_node_name(bs));
+        return -EPERM;
+    }
+    return bdrv_inactivate_tree(bs, errp);
+}
+
+int bdrv_inactivate_all(Error **errp)
+{
+    GList *l;
+    int ret;
+
+    /* The roots first, so that their children follow them down */
+    for (l = all_bdrv_states; l; l = l->next) {
+        BlockDriverState *bs = l->data;
+
+        if (!bdrv_is_inactive(bs) && !bdrv_has_active_bds_parent(bs, NULL)) {
+            ret = bdrv_inactivate_tree(bs, errp);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
+}
+
+typedef struct InvalidateCo {
+    BlockDriverState *bs;
+    Error *err;
+    int ret;
+    bool done;
+} InvalidateCo;
+
+static void coroutine_fn bdrv_invalidate_cache_entry(void *opaque)
+{
+    InvalidateCo *ic = opaque;
+
+    ic->ret = ic->bs->drv->bdrv_co_invalidate_cache(ic->bs, &ic->err);
+    ic->done = true;
+    aio_notify(qemu_get_aio_context());
+}
+
+static int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp)
+{
+    InvalidateCo ic = { .bs = bs };
+
+    if (!bs->drv || !bs->drv->bdrv_co_invalidate_cache) {
+        return 0;
+    }
+    if (qemu_in_coroutine()) {
+        bdrv_invalidate_cache_entry(&ic);
+    } else {
+        qemu_coroutine_enter(qemu_coroutine_create(bdrv_invalidate_cache_entry,
+                                                   &ic));
+        AIO_POLL_WHILE(qemu_get_aio_context(), !ic.done);
+    }
+    if (ic.ret < 0) {
+        error_propagate(errp, ic.err);
+    } else {
+        error_free(ic.err);
+    }
+    return ic.ret;
+}
+
+static int bdrv_activate_node(BlockDriverState *bs, Error **errp)
+{
+    int ret;
+
+    trace_bdrv_activate(bs, bdrv_get_node_name(bs));
+    bs->open_flags &= ~BDRV_O_INACTIVE;
+    /* Locks come back before anything is read: another writer fails us */
+    ret = bdrv_refresh_perms(bs, errp);
+    if (ret == 0) {
+        bdrv_drained_begin(bs);
+        ret = bdrv_invalidate_cache(bs, errp);
+        bdrv_drained_end(bs);
+    }
+    if (ret < 0) {
+        bs->open_flags |= BDRV_O_INACTIVE;
+        bdrv_refresh_perms(bs, NULL);
+        return ret;
+    }
+    bs->total_bytes_hint = -1;
+    return 0;
+}
+
+int bdrv_activate(BlockDriverState *bs, Error **errp)
+{
+    GList *l;
+    int ret;
+
+    for (l = bs->children; l; l = l->next) {
+        ret = bdrv_activate(((BdrvChild *)l->data)->bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (!bdrv_is_inactive(bs)) {
+        return 0;
+    }
+    return bdrv_activate_node(bs, errp);
+}
+
+int bdrv_activate_all(Error **errp)
+{
+    GList *l;
+    int ret;
+
+    for (l = all_bdrv_states; l; l = l->next) {
+        ret = bdrv_activate(l->data, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
 }
 
 /* ---- opening ---- */

@@ -716,7 +716,7 @@ int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes
     if (!bs->drv) {
         return -ENOMEDIUM;
     }
-    if (bdrv_is_read_only(bs)) {
+    if (!bdrv_is_writable(bs)) {        /* read-only or inactive */
         return -EPERM;
     }
     ret = bdrv_check_request32(offset, bytes, qiov);
@@ -794,7 +794,7 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     if (ret < 0) {
         return ret;
     }
-    if (bdrv_is_read_only(bs)) {
+    if (!bdrv_is_writable(bs)) {
         return -EPERM;
     }
     /* discard=ignore, or a driver that cannot deallocate: nothing to do */
@@ -848,7 +848,7 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
     GList *l;
     int ret = 0;
 
-    if (!drv || bdrv_is_read_only(bs)) {
+    if (!drv || !bdrv_is_writable(bs)) {
         return 0;
     }
     bdrv_inc_in_flight(bs);
@@ -1188,7 +1188,7 @@ static int coroutine_fn bdrv_co_copy_range_internal(BdrvChild *src,
         tracked_request_end(&req);
         bdrv_dec_in_flight(src->bs);
     } else {
-        if (bdrv_is_read_only(dst->bs)) {
+        if (!bdrv_is_writable(dst->bs)) {
             return -EPERM;
         }
         bdrv_inc_in_flight(dst->bs);
@@ -1283,6 +1283,10 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
     if (bdrv_is_read_only(bs)) {
         error_setg(errp, "Image is read-only");
         return -EACCES;
+    }
+    if (bdrv_is_inactive(bs)) {
+        error_setg(errp, "Node '%s' is inactive", bdrv_get_node_name(bs));
+        return -EPERM;
     }
     old_size = bdrv_getlength(bs);
     if (old_size < 0) {

@@ -705,6 +705,12 @@ bool coroutine_fn qcow2_co_can_store_new_dirty_bitmap(BlockDriverState *bs,
         error_setg(errp, "Cannot store dirty bitmaps in qcow2 v2 files");
         goto fail;
     }
+    if (bs->open_flags & BDRV_O_INACTIVE) {
+        /* the image belongs to someone else until activation re-reads it */
+        error_setg(errp, "Cannot store dirty bitmaps in inactive node '%s'",
+                   bdrv_get_node_name(bs));
+        goto fail;
+    }
     if (gbits > BME_MAX_GRANULARITY_BITS) {
         error_setg(errp, "Granularity exceeds maximum (%llu bytes)",
                    1ULL << BME_MAX_GRANULARITY_BITS);

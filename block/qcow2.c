@@ -15,6 +15,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 #include "block/qcow2.h"
+#include "block/dirty-bitmap.h"
 #include "qemu/thread-pool.h"
 #include "qapi/qapi-visit.h"
 #include "trace/trace-block.h"
@@ -1072,9 +1073,12 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
             }
         }
     }
-    ret = qcow2_load_dirty_bitmaps(bs, errp);
-    if (ret < 0) {
-        goto out;
+    /* An inactive node leaves the bitmaps to whoever holds the image */
+    if (!(flags & BDRV_O_INACTIVE)) {
+        ret = qcow2_load_dirty_bitmaps(bs, errp);
+        if (ret < 0) {
+            goto out;
+        }
     }
     ret = 0;
 out:
@@ -1343,6 +1347,114 @@ static void qcow2_close(BlockDriverState *bs)
         AIO_POLL_WHILE(qemu_get_aio_context(), !cc.done);
     }
     qcow2_free_state(bs);
+}
+
+/* ---- activation (blockdev-set-active) ---- */
+
+/* Forget the bitmaps that live in the image (stored, or to be re-read) */
+static void qcow2_release_persistent_bitmaps(BlockDriverState *bs)
+{
+    g_autoptr(GPtrArray) list = g_ptr_array_new();
+    BdrvDirtyBitmap *bitmap;
+    guint i;
+
+    FOR_EACH_DIRTY_BITMAP(bs, bitmap) {
+        if (bdrv_dirty_bitmap_get_persistence(bitmap)) {
+            g_ptr_array_add(list, bitmap);
+        }
+    }
+    for (i = 0; i < list->len; i++) {
+        bdrv_release_dirty_bitmap(g_ptr_array_index(list, i));
+    }
+}
+
+typedef struct Qcow2InactivateCo {
+    BlockDriverState *bs;
+    Error *err;
+    int ret;
+    bool done;
+} Qcow2InactivateCo;
+
+static void coroutine_fn qcow2_inactivate_entry(void *opaque)
+{
+    Qcow2InactivateCo *ic = opaque;
+    BlockDriverState *bs = ic->bs;
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    qemu_co_mutex_lock(&s->lock);
+    if (bdrv_is_writable(bs) &&
+        !(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
+        /* Bitmaps (IN_USE cleared), then caches, then the dirty bit */
+        ret = qcow2_store_dirty_bitmaps(bs, &ic->err);
+        if (ret == 0) {
+            ret = qcow2_flush_caches(bs);
+            if (ret < 0) {
+                error_setg_errno(&ic->err, -ret, "Could not write back the "
+                                 "qcow2 metadata caches");
+            }
+        }
+        if (ret == 0) {
+            ret = qcow2_mark_clean(bs);
+            if (ret < 0) {
+                error_setg_errno(&ic->err, -ret, "Could not clear the qcow2 "
+                                 "dirty bit");
+            }
+        }
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    trace_qcow2_inactivate(bs, ret);
+    ic->ret = ret;
+    ic->done = true;
+    aio_notify(qemu_get_aio_context());
+}
+
+static int qcow2_inactivate(BlockDriverState *bs, Error **errp)
+{
+    Qcow2InactivateCo ic = { .bs = bs };
+
+    if (qemu_in_coroutine()) {
+        qcow2_inactivate_entry(&ic);
+    } else {
+        qemu_coroutine_enter(qemu_coroutine_create(qcow2_inactivate_entry, &ic));
+        AIO_POLL_WHILE(qemu_get_aio_context(), !ic.done);
+    }
+    if (ic.ret < 0) {
+        error_propagate(errp, ic.err);
+        return ic.ret;
+    }
+    /* What is in memory now is in the image; activation reads it back */
+    qcow2_release_persistent_bitmaps(bs);
+    return 0;
+}
+
+/*
+ * Active again: the image may have changed hands in between, so all the
+ * driver state is read anew (header, tables, snapshots; bitmaps loaded and
+ * marked IN_USE as at open).  The children stay.
+ */
+static int coroutine_fn qcow2_co_invalidate_cache(BlockDriverState *bs,
+                                                  Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (s->cache_clean_timer) {
+        timer_del(s->cache_clean_timer);
+    }
+    qcow2_release_persistent_bitmaps(bs);
+    qcow2_free_state(bs);
+    memset(s, 0, sizeof(*s));
+    ret = qcow2_co_do_open(bs, &bs->options->u.qcow2, bs->open_flags, errp);
+    trace_qcow2_invalidate_cache(bs, ret);
+    if (ret < 0) {
+        /* Nothing left to work with: the node fails every request (QEMU's) */
+        error_prepend(errp, "Could not reopen qcow2 layer: ");
+        qcow2_free_state(bs);
+        bs->drv = NULL;
+        return ret;
+    }
+    return 0;
 }
 
 /* ---- reads ---- */
@@ -1908,6 +2020,8 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_open = qcow2_open,
     .bdrv_close = qcow2_close,
     .bdrv_co_prepare_read_only = qcow2_co_prepare_read_only,
+    .bdrv_inactivate = qcow2_inactivate,
+    .bdrv_co_invalidate_cache = qcow2_co_invalidate_cache,
     .bdrv_refresh_limits = qcow2_refresh_limits,
     .bdrv_child_perm = bdrv_default_perms,
     .bdrv_co_preadv = qcow2_co_preadv,

@@ -1,6 +1,6 @@
 /*
  * qmp-blockdev.c: QMP handlers of the block graph: blockdev-add,
- * blockdev-del and query-named-block-nodes (BlockDeviceInfo in QEMU's
+ * blockdev-del, blockdev-set-active and query-named-block-nodes (BlockDeviceInfo in QEMU's
  * shape).  --blockdev on the command line goes through qmp_blockdev_add().
  */
 #include "qemu/osdep.h"
@@ -38,6 +38,31 @@ void qmp_blockdev_del(const char *node_name, Error **errp)
     }
     trace_qmp_blockdev_del(bs, node_name);
     bdrv_del_monitor_owned(bs, errp);
+}
+
+void qmp_blockdev_set_active(const char *node_name, bool active, Error **errp)
+{
+    BlockDriverState *bs;
+
+    trace_qmp_blockdev_set_active(node_name ? node_name : "", active);
+    if (!node_name) {
+        if (active) {
+            bdrv_activate_all(errp);
+        } else {
+            bdrv_inactivate_all(errp);
+        }
+        return;
+    }
+    bs = bdrv_find_node(node_name);
+    if (!bs) {
+        error_setg(errp, "Failed to find node with node-name='%s'", node_name);
+        return;
+    }
+    if (active) {
+        bdrv_activate(bs, errp);
+    } else {
+        bdrv_inactivate(bs, errp);
+    }
 }
 
 static ImageInfo *bdrv_query_image_info(BlockDriverState *bs, bool flat)

@@ -40,6 +40,27 @@ bool bdrv_del_monitor_owned(BlockDriverState *bs, Error **errp);
 /* At shutdown: drain, flush and close everything. */
 void bdrv_close_all(void);
 
+/*
+ * Activation (QEMU's blockdev-set-active, the base of migration hand-over).
+ * An inactive node has given up the image: its driver stored what it
+ * keeps in memory (qcow2: persistent bitmaps, caches, dirty bit), it
+ * refuses writes (-EPERM) and holds no write lock on its file, so another
+ * process may open the image.  Activation re-reads the image.
+ *
+ * bdrv_inactivate: bs and then each child no active node still uses;
+ *   refused while bs has an active parent node or a user outside the
+ *   graph (export, job).  Inactive already: nothing to do.
+ * bdrv_activate: the children first, then bs (re-taking locks, re-reading
+ *   metadata).  Active already: nothing to do.
+ * The _all variants apply to every node (roots first when inactivating).
+ * All return 0 or -errno with errp set.
+ */
+bool bdrv_is_inactive(BlockDriverState *bs);
+int bdrv_inactivate(BlockDriverState *bs, Error **errp);
+int bdrv_activate(BlockDriverState *bs, Error **errp);
+int bdrv_inactivate_all(Error **errp);
+int bdrv_activate_all(Error **errp);
+
 const char *bdrv_get_node_name(const BlockDriverState *bs);
 const char *bdrv_get_format_name(BlockDriverState *bs);
 const char *bdrv_get_filename(BlockDriverState *bs);

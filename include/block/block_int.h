@@ -153,8 +153,14 @@ struct BlockDriver {
 
     /* blockdev-create: create the image described by opts (job type create) */
     int coroutine_fn (*bdrv_co_create)(BlockdevCreateOptions *opts, Error **errp);
-    /* inactivate/activate for migration hand-over (later issues) */
-    int (*bdrv_inactivate)(BlockDriverState *bs);
+    /*
+     * Activation (bdrv_inactivate/bdrv_activate in graph.c).  inactivate:
+     * write back everything kept in memory (the node is still active and
+     * writable while it runs; called drained, outside coroutines).
+     * invalidate_cache: the node is active again (flag already cleared,
+     * permissions re-taken): drop cached metadata and re-read the image.
+     */
+    int (*bdrv_inactivate)(BlockDriverState *bs, Error **errp);
     int coroutine_fn (*bdrv_co_invalidate_cache)(BlockDriverState *bs, Error **errp);
 
     /*
