@@ -1230,11 +1230,23 @@ static int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp)
     return ic.ret;
 }
 
+/* Another process may have grown the files while we were inactive */
+static void bdrv_forget_lengths(BlockDriverState *bs)
+{
+    GList *l;
+
+    bs->total_bytes_hint = -1;
+    for (l = bs->children; l; l = l->next) {
+        bdrv_forget_lengths(((BdrvChild *)l->data)->bs);
+    }
+}
+
 static int bdrv_activate_node(BlockDriverState *bs, Error **errp)
 {
     int ret;
 
     trace_bdrv_activate(bs, bdrv_get_node_name(bs));
+    bdrv_forget_lengths(bs);
     bs->open_flags &= ~BDRV_O_INACTIVE;
     /* Locks come back before anything is read: another writer fails us */
     ret = bdrv_refresh_perms(bs, errp);
