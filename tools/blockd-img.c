@@ -9,6 +9,7 @@
 #include <signal.h>
 #include "qemu/aio.h"
 #include "qemu/log.h"
+#include "trace/control.h"
 
 /* ---- coroutines from the command line ---- */
 
@@ -149,6 +150,8 @@ static void help(void)
            "Standard options:\n"
            "  -h, --help         display this help and exit\n"
            "  -V, --version      output version information and exit\n"
+           "  -T, --trace [[enable=]PATTERN][,events=FILE][,file=FILE]\n"
+           "                     enable trace events (as blockd's --trace)\n"
            "\n"
            "Command syntax:\n");
     for (i = 0; i < ARRAY_SIZE(commands); i++) {
@@ -165,10 +168,38 @@ int main(int argc, char **argv)
 {
     Error *err = NULL;
     const char *cmd;
+    int first = 1;
     size_t i;
 
     signal(SIGPIPE, SIG_IGN);
     qemu_log_set_prefix("blockd-img");
+    /* standard options before the command: only --trace takes an argument */
+    while (first < argc && (!strcmp(argv[first], "-T") ||
+                            !strcmp(argv[first], "--trace") ||
+                            g_str_has_prefix(argv[first], "--trace="))) {
+        const char *arg;
+
+        if (argv[first][1] == 'T' || !strcmp(argv[first], "--trace")) {
+            if (first + 1 >= argc) {
+                return img_usage_error("option '%s' requires an argument",
+                                       argv[first]);
+            }
+            arg = argv[first + 1];
+            first += 2;
+        } else {
+            arg = argv[first] + strlen("--trace=");
+            first++;
+        }
+        if (!trace_opt_parse(arg, &err)) {
+            error_report_err(err);
+            return 1;
+        }
+    }
+    if (!trace_init_backends()) {
+        return 1;
+    }
+    argc -= first - 1;
+    argv += first - 1;
     if (argc < 2) {
         return img_usage_error("Not enough arguments");
     }

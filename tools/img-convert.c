@@ -278,6 +278,7 @@ int img_convert(int argc, char **argv)
     g_autofree char *options = NULL;
     bool progress = false, quiet = false, skip_create = false;
     bool force_share = false, target_is_zero = false, target_nocache = false;
+    bool source_nocache = false;
     ConvertState s = {
         .min_sparse = 8 * BDRV_SECTOR_SIZE,
         .wr_in_order = true,
@@ -300,8 +301,8 @@ int img_convert(int argc, char **argv)
         case 'h':
             printf("Usage: blockd-img convert [-c] [-p] [-q] [-n] [-f FMT] "
                    "[-O OUTPUT_FMT] [-B BACKING_FILE [-F BACKING_FMT]] "
-                   "[-o OPTIONS] [-S SPARSE_SIZE] [-m NUM_COROUTINES] [-W] [-U] "
-                   "FILENAME OUTPUT_FILENAME\n");
+                   "[-o OPTIONS] [-S SPARSE_SIZE] [-m NUM_COROUTINES] [-W] "
+                   "[-t CACHE] [-T SRC_CACHE] [-U] FILENAME OUTPUT_FILENAME\n");
             return 0;
         case 'f':
             fmt = optarg;
@@ -362,6 +363,15 @@ int img_convert(int argc, char **argv)
             }
             break;
         case 'T':
+            /* the source cache mode: only O_DIRECT changes how it is read */
+            if (!strcmp(optarg, "none") || !strcmp(optarg, "directsync")) {
+                source_nocache = true;
+            } else if (strcmp(optarg, "writeback") &&
+                       strcmp(optarg, "writethrough") &&
+                       strcmp(optarg, "unsafe")) {
+                error_report("Invalid source cache option: %s", optarg);
+                return 1;
+            }
             break;
         case 'q':
             quiet = true;
@@ -432,7 +442,8 @@ int img_convert(int argc, char **argv)
         return 1;
     }
 
-    s.src = img_open(src_name, fmt, force_share ? IMG_OPEN_SHARE : 0, &err);
+    s.src = img_open(src_name, fmt, (force_share ? IMG_OPEN_SHARE : 0) |
+                     (source_nocache ? IMG_OPEN_NOCACHE : 0), &err);
     if (!s.src) {
         error_report_err(err);
         return 1;
