@@ -370,6 +370,13 @@ static int create_qcow2(const char *filename, int64_t size, GHashTable *values,
     json_object_object_add(fopts, "driver", json_object_new_string("file"));
     json_object_object_add(fopts, "filename", json_object_new_string(filename));
     json_object_object_add(fopts, "node-name", json_object_new_string(file_node));
+    {
+        /* qemu-img creates images without syncing them (the caller may) */
+        json_object *cache = json_object_new_object();
+
+        json_object_object_add(cache, "no-flush", json_object_new_boolean(true));
+        json_object_object_add(fopts, "cache", cache);
+    }
     if (!visit_type_BlockdevOptions(fopts, NULL, &bopts, errp)) {
         json_object_put(fopts);
         return -EINVAL;
