@@ -649,6 +649,12 @@ static int64_t raw_get_allocated_file_size(BlockDriverState *bs)
     return (int64_t)st.st_blocks * 512;
 }
 
+/* No clusters and never dirty: queries report a clean image (QEMU's) */
+static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    return 0;
+}
+
 /* ---- write zeroes and discard ---- */
 
 static bool raw_fallocate_unsupported(int ret)
@@ -1332,6 +1338,7 @@ BlockDriver bdrv_file = {
     .bdrv_co_truncate = raw_co_truncate,
     .bdrv_getlength = raw_getlength,
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
+    .bdrv_get_info = raw_get_info,
     .bdrv_co_invalidate_cache = raw_co_invalidate_cache,
 
     .bdrv_check_perm = raw_check_perm,
@@ -1363,6 +1370,7 @@ BlockDriver bdrv_host_device = {
     .bdrv_co_truncate = raw_co_truncate,
     .bdrv_getlength = raw_getlength,
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
+    .bdrv_get_info = raw_get_info,
     .bdrv_co_invalidate_cache = raw_co_invalidate_cache,
 
     .bdrv_check_perm = raw_check_perm,

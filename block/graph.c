@@ -1592,6 +1592,63 @@ BlockDriverState *bdrv_open_blockdev(BlockdevOptions *options, Error **errp)
     return bdrv_open_inherit(options, errp);
 }
 
+/*
+ * A child defined inside its parent's options takes what it does not set
+ * itself from the parent, as QEMU's bdrv_inherited_options(): the cache
+ * modes, force-share, read-only (a backing file: read-only by default),
+ * inactivity; and discard=unmap, since the parent's own discard policy
+ * already decides which requests reach it.
+ */
+static void bdrv_inherit_options(BlockdevOptions *o, BlockDriverState *parent,
+                                 BdrvChildRole role)
+{
+    BlockdevOptions *po = parent->options;
+
+    if (!o->has_discard) {
+        o->has_discard = true;
+        o->discard = BLOCKDEV_DISCARD_OPTIONS_UNMAP;
+    }
+    if (bdrv_is_inactive(parent) && !o->has_active) {
+        o->has_active = true;
+        o->active = false;
+    }
+    if (role & BDRV_CHILD_COW) {
+        if (!o->has_read_only) {
+            o->has_read_only = true;
+            o->read_only = true;
+        }
+    } else if (po) {
+        if (!o->has_read_only && po->has_read_only) {
+            o->has_read_only = true;
+            o->read_only = po->read_only;
+        }
+        if (!o->has_auto_read_only && po->has_auto_read_only) {
+            o->has_auto_read_only = true;
+            o->auto_read_only = po->auto_read_only;
+        }
+    }
+    if (!po) {
+        return;
+    }
+    if (!o->has_force_share && po->has_force_share) {
+        o->has_force_share = true;
+        o->force_share = po->force_share;
+    }
+    if (po->cache) {
+        if (!o->cache) {
+            o->cache = g_new0(BlockdevCacheOptions, 1);
+        }
+        if (!o->cache->has_direct && po->cache->has_direct) {
+            o->cache->has_direct = true;
+            o->cache->direct = po->cache->direct;
+        }
+        if (!o->cache->has_no_flush && po->cache->has_no_flush) {
+            o->cache->has_no_flush = true;
+            o->cache->no_flush = po->cache->no_flush;
+        }
+    }
+}
+
 BdrvChild *bdrv_open_child(BlockdevRef *ref, BlockDriverState *parent,
                            const char *child_name,
                            const BdrvChildClass *child_class,
@@ -1607,7 +1664,11 @@ BdrvChild *bdrv_open_child(BlockdevRef *ref, BlockDriverState *parent,
         }
         bdrv_ref(bs);
     } else {
-        bs = bdrv_open_inherit(ref->u.definition, errp);
+        BlockdevOptions *o = blockdev_options_clone(ref->u.definition);
+
+        bdrv_inherit_options(o, parent, role);
+        bs = bdrv_open_inherit(o, errp);
+        qapi_free_BlockdevOptions(o);
         if (!bs) {
             return NULL;
         }

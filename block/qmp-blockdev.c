@@ -88,6 +88,13 @@ static ImageInfo *bdrv_query_image_info(BlockDriverState *bs, bool flat)
             info->cluster_size = bdi.cluster_size;
         }
     }
+    if (bs->drv && bs->drv->bdrv_get_specific_info) {
+        Error *local_err = NULL;
+
+        /* A query never fails for it: what cannot be read is left out */
+        info->format_specific = bs->drv->bdrv_get_specific_info(bs, &local_err);
+        error_free(local_err);
+    }
     if (bs->backing_file) {
         info->backing_filename = g_strdup(bs->backing_file);
         if (bs->backing_format) {
