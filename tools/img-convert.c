@@ -183,7 +183,11 @@ static void coroutine_fn convert_co(void *opaque)
         seq = s->next_seq++;
         qemu_co_mutex_unlock(&s->lock);
 
-        if (status == CHUNK_DATA) {
+        if (status == CHUNK_ZERO && !s->min_sparse && !s->compressed) {
+            /* -S 0 allocates everything: zeroes are written as data */
+            memset(buf, 0, n);
+            status = CHUNK_DATA;
+        } else if (status == CHUNK_DATA) {
             ret = blk_co_pread(s->src, offset, n, buf, 0);
             if (ret < 0) {
                 convert_fail(s, ret, offset, false);
