@@ -29,6 +29,7 @@ typedef struct ConvertState {
     int64_t total;
     int64_t chunk_size;             /* IO_BUF_SIZE, or the cluster size with -c */
     int64_t min_sparse;             /* bytes; 0 = no zero detection */
+    int64_t target_cluster;         /* allocation unit of the target (1: none) */
     bool compressed;
     bool target_has_backing;
     bool has_zero_init;
@@ -85,60 +86,93 @@ static int coroutine_fn write_zeroes(ConvertState *s, int64_t offset, int64_t by
                                 s->min_sparse ? BDRV_REQ_MAY_UNMAP : 0);
 }
 
-/* Write buf at offset, skipping (or zero-writing) zero runs of min_sparse */
-static int coroutine_fn write_data(ConvertState *s, int64_t offset, int64_t bytes,
-                                   uint8_t *buf)
+/* A piece of a chunk read as data: written, or (zero) skipped/zeroed */
+typedef struct DataRun {
+    int64_t start;
+    int64_t end;
+    bool zero;
+} DataRun;
+
+/*
+ * Split a chunk read as data into runs of data and of zero blocks
+ * (min_sparse bytes aligned in the image; the image's last block may be
+ * shorter).  Returns the number of runs; runs holds room for
+ * chunk_size / BDRV_SECTOR_SIZE + 2 of them.
+ */
+static int plan_runs(ConvertState *s, int64_t offset, int64_t bytes,
+                     const uint8_t *buf, DataRun *runs)
 {
     int64_t pos = 0;
+    int n = 0;
 
     if (s->compressed) {
-        if (buffer_is_zero(buf, bytes)) {
-            return write_zeroes(s, offset, bytes);
-        }
-        return blk_co_pwrite(s->target, offset, bytes, buf,
-                             BDRV_REQ_WRITE_COMPRESSED);
+        runs[0] = (DataRun) { 0, bytes, buffer_is_zero(buf, bytes) };
+        return 1;
     }
     if (!s->min_sparse) {
-        return blk_co_pwrite(s->target, offset, bytes, buf, 0);
+        runs[0] = (DataRun) { 0, bytes, false };
+        return 1;
     }
     while (pos < bytes) {
-        /* Blocks aligned to min_sparse in the image */
-        int64_t start = pos;
-        bool zero;
+        int64_t end = MIN(bytes, QEMU_ALIGN_UP(offset + pos + 1, s->min_sparse) -
+                          offset);
+        bool zero = (end - pos == s->min_sparse || offset + end == s->total) &&
+                    buffer_is_zero(buf + pos, end - pos);
 
-        {
-            int64_t end = MIN(bytes, QEMU_ALIGN_UP(offset + pos + 1, s->min_sparse) -
-                              offset);
-            zero = (end - pos == s->min_sparse || offset + end == s->total) &&
-                   buffer_is_zero(buf + pos, end - pos);
-            pos = end;
-        }
-        while (pos < bytes) {
-            int64_t end = MIN(bytes, pos + s->min_sparse);
-            bool z = (end - pos == s->min_sparse || offset + end == s->total) &&
-                     buffer_is_zero(buf + pos, end - pos);
-
-            if (z != zero) {
-                break;
-            }
-            pos = end;
-        }
-        if (zero) {
-            int ret = write_zeroes(s, offset + start, pos - start);
-
-            if (ret < 0) {
-                return ret;
-            }
+        if (n > 0 && runs[n - 1].zero == zero) {
+            runs[n - 1].end = end;
         } else {
-            int ret = blk_co_pwrite(s->target, offset + start, pos - start,
-                                    buf + start, 0);
+            runs[n++] = (DataRun) { pos, end, zero };
+        }
+        pos = end;
+    }
+    return n;
+}
 
-            if (ret < 0) {
-                return ret;
+/*
+ * How many requests writing these runs sends to the target; *first is
+ * the (chunk-relative) range of the first one.
+ */
+static int runs_requests(ConvertState *s, const DataRun *runs, int n,
+                         DataRun *first)
+{
+    int i, count = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!runs[i].zero || !s->has_zero_init) {
+            if (count++ == 0) {
+                *first = runs[i];
             }
         }
     }
-    return 0;
+    return count;
+}
+
+/* Write the runs of buf (at offset): data written, zero runs zeroed or skipped */
+static int coroutine_fn write_runs(ConvertState *s, int64_t offset,
+                                   uint8_t *buf, const DataRun *runs, int n)
+{
+    int i, ret = 0;
+
+    for (i = 0; i < n && ret >= 0; i++) {
+        int64_t len = runs[i].end - runs[i].start;
+
+        if (runs[i].zero) {
+            ret = write_zeroes(s, offset + runs[i].start, len);
+        } else {
+            ret = blk_co_pwrite(s->target, offset + runs[i].start, len,
+                                buf + runs[i].start,
+                                s->compressed ? BDRV_REQ_WRITE_COMPRESSED : 0);
+        }
+    }
+    return ret < 0 ? ret : 0;
+}
+
+/* In-order writes: let the next chunk's coroutine write */
+static void write_turn_pass(ConvertState *s)
+{
+    s->write_seq++;
+    qemu_co_queue_restart_all(&s->write_queue);
 }
 
 static void convert_fail(ConvertState *s, int ret, int64_t offset, bool write)
@@ -154,12 +188,15 @@ static void coroutine_fn convert_co(void *opaque)
 {
     ConvertState *s = opaque;
     uint8_t *buf = qemu_memalign(4096, s->chunk_size);
+    DataRun *runs = g_new(DataRun, s->chunk_size / BDRV_SECTOR_SIZE + 2);
 
     while (s->ret == 0) {
         ChunkStatus status;
         int64_t offset, n, full;
         uint64_t seq;
-        int ret;
+        int ret, nruns = 0, requests;
+        bool passed = false;
+        DataRun first;
 
         qemu_co_mutex_lock(&s->lock);
         if (s->next >= s->total || s->ret) {
@@ -194,6 +231,13 @@ static void coroutine_fn convert_co(void *opaque)
                 break;
             }
         }
+        first = (DataRun) { 0, n, false };
+        if (status == CHUNK_DATA) {
+            nruns = plan_runs(s, offset, n, buf, runs);
+            requests = runs_requests(s, runs, nruns, &first);
+        } else {
+            requests = status == CHUNK_ZERO && !s->has_zero_init ? 1 : 0;
+        }
         if (s->wr_in_order) {
             while (s->write_seq != seq && s->ret == 0) {
                 qemu_co_queue_wait(&s->write_queue, NULL);
@@ -201,17 +245,36 @@ static void coroutine_fn convert_co(void *opaque)
             if (s->ret) {
                 break;
             }
+            /*
+             * In order means issued in order: a chunk written with one
+             * request of whole target clusters passes the turn as it
+             * issues it (the next coroutine runs only once this one has
+             * yielded inside the request, when the target has taken it: a
+             * qcow2 target has allocated its clusters by then), so writes
+             * overlap as with -W and the target is laid out as qemu-img
+             * lays it out.  A chunk of several requests, a partial cluster
+             * (it may wait for a neighbour's allocation first), or a
+             * compressed one (compressed before allocating) keeps the turn
+             * to its end.
+             */
+            if (!s->compressed && (requests == 0 ||
+                (requests == 1 &&
+                 QEMU_IS_ALIGNED(offset + first.start, s->target_cluster) &&
+                 (QEMU_IS_ALIGNED(offset + first.end, s->target_cluster) ||
+                  offset + first.end == s->total)))) {
+                write_turn_pass(s);
+                passed = true;
+            }
         }
         if (status == CHUNK_DATA) {
-            ret = write_data(s, offset, n, buf);
+            ret = write_runs(s, offset, buf, runs, nruns);
         } else if (status == CHUNK_ZERO) {
             ret = write_zeroes(s, offset, n);
         } else {
             ret = 0;
         }
-        if (s->wr_in_order) {
-            s->write_seq++;
-            qemu_co_queue_restart_all(&s->write_queue);
+        if (s->wr_in_order && !passed) {
+            write_turn_pass(s);
         }
         if (ret < 0) {
             convert_fail(s, ret, offset, true);
@@ -221,6 +284,7 @@ static void coroutine_fn convert_co(void *opaque)
         img_progress_print(s->done * 100.0 / s->total);
     }
     qemu_vfree(buf);
+    g_free(runs);
     s->running--;
     if (s->ret) {
         qemu_co_queue_restart_all(&s->write_queue);
@@ -506,6 +570,12 @@ int img_convert(int argc, char **argv)
         goto out;
     }
     s.chunk_size = IO_BUF_SIZE;
+    {
+        BlockDriverInfo bdi;
+
+        s.target_cluster = bdrv_get_info(blk_bs(s.target), &bdi) == 0 &&
+                           bdi.cluster_size > 0 ? bdi.cluster_size : 1;
+    }
     if (s.compressed) {
         BlockDriverInfo bdi;
 
