@@ -63,6 +63,8 @@ typedef struct BDRVNBDState {
     uint64_t conn_gen;              /* bumped when a connection ends */
     int64_t reconnect_deadline_ns;
     bool connecting;                /* a coroutine is (re)connecting */
+    NBDConnectAttempt *attempt;     /* the connection being set up, if any */
+    bool attempt_timed_out;         /* its deadline cancelled it */
     uint64_t connect_attempts;
     CoQueue connect_queue;          /* requests waiting for the connection */
     QemuCoSleep reconnect_sleep;
@@ -124,8 +126,98 @@ static void nbd_channel_error(BDRVNBDState *s, uint64_t gen, int ret)
     }
 }
 
-/* Connect and negotiate; on success the node uses the new connection. */
-static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
+/* "host:port" or the UNIX socket path, for messages */
+static char *nbd_server_desc(BDRVNBDState *s)
+{
+    if (s->saddr->type == SOCKET_ADDRESS_TYPE_UNIX) {
+        return g_strdup(s->saddr->u.q_unix.path);
+    }
+    return g_strdup_printf("%s:%s", s->saddr->u.inet.host,
+                           s->saddr->u.inet.port);
+}
+
+static void nbd_connect_timer_cb(void *opaque)
+{
+    BDRVNBDState *s = opaque;
+
+    trace_nbd_connect_timeout(s->export);
+    s->attempt_timed_out = true;
+    if (s->attempt) {
+        nbd_connect_cancel(s->attempt);
+    }
+}
+
+/* Stop the connection being set up, if any (the node closes, or drains). */
+static void nbd_cancel_connect_attempt(BDRVNBDState *s)
+{
+    if (s->attempt) {
+        nbd_connect_cancel(s->attempt);
+    }
+}
+
+/*
+ * Set up a connection and negotiate, without blocking the event loop: the
+ * coroutine yields while the connect() and every handshake message are
+ * pending.  deadline_ns (-1: none) bounds the whole attempt; closing the
+ * node cancels it.  A timeout fails with -ETIMEDOUT, a close with
+ * -ESHUTDOWN, an unreachable server with -ECONNREFUSED.
+ */
+static int coroutine_fn nbd_co_establish(BDRVNBDState *s, int64_t deadline_ns,
+                                         NBDExportInfo *info,
+                                         NBDClientSocket **psock, Error **errp)
+{
+    NBDConnectAttempt attempt = { 0 };
+    QEMUTimer *timer = NULL;
+    Error *local_err = NULL;
+    NBDClientSocket *sock = NULL;
+    int ret;
+
+    s->attempt = &attempt;
+    s->attempt_timed_out = false;
+    if (s->state == NBD_CLIENT_QUIT) {
+        attempt.cancelled = true;
+    }
+    if (deadline_ns >= 0) {
+        timer = aio_timer_new(s->ctx, nbd_connect_timer_cb, s);
+        timer_mod(timer, deadline_ns);
+    }
+    ret = nbd_sock_co_connect(s->saddr, s->ctx, &attempt, &sock, &local_err);
+    if (ret == 0) {
+        ret = nbd_receive_negotiate(sock, info, &local_err);
+    }
+    timer_free(timer);
+    s->attempt = NULL;
+
+    if (ret < 0 && attempt.cancelled) {
+        g_autofree char *desc = nbd_server_desc(s);
+
+        error_free(local_err);
+        local_err = NULL;
+        if (s->attempt_timed_out) {
+            error_setg(&local_err, "Connection to NBD server '%s' timed out",
+                       desc);
+            ret = -ETIMEDOUT;
+        } else {
+            error_setg(&local_err, "The NBD node is closing");
+            ret = -ESHUTDOWN;
+        }
+    }
+    if (ret < 0) {
+        nbd_export_info_clear_result(info);
+        nbd_sock_free(sock);
+        error_propagate(errp, local_err);
+        return ret;
+    }
+    *psock = sock;
+    return 0;
+}
+
+/*
+ * Connect and negotiate (see nbd_co_establish); on success the node uses
+ * the new connection.
+ */
+static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, int64_t deadline_ns,
+                                          Error **errp)
 {
     NBDExportInfo info = {
         .name = s->export,
@@ -139,13 +231,8 @@ static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
     int ret;
 
     trace_nbd_client_handshake(s->export);
-    sock = nbd_sock_connect(s->saddr, s->ctx, errp);
-    if (!sock) {
-        return -ECONNREFUSED;
-    }
-    ret = nbd_receive_negotiate(sock, &info, errp);
+    ret = nbd_co_establish(s, deadline_ns, &info, &sock, errp);
     if (ret < 0) {
-        nbd_sock_free(sock);
         return ret;
     }
     /* A size that is not a multiple of the minimum block is unusable at its end */
@@ -216,6 +303,7 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
     nbd_co_wait_reader_exit(s);
     for (;;) {
         Error *local_err = NULL;
+        int64_t remaining;
         int ret;
 
         if (s->state == NBD_CLIENT_QUIT) {
@@ -223,7 +311,9 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
         }
 
         trace_nbd_reconnect_attempt(s->in_flight);
-        ret = nbd_co_do_connect(s, &local_err);
+        /* Waiting requests wait for reconnect-delay at most, this too */
+        ret = nbd_co_do_connect(s, s->state == NBD_CLIENT_CONNECTING_WAIT ?
+                                   s->reconnect_deadline_ns : -1, &local_err);
         trace_nbd_reconnect_attempt_result(ret, s->in_flight);
         s->connect_attempts++;
         if (ret == 0) {
@@ -238,7 +328,9 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
         if (s->state != NBD_CLIENT_CONNECTING_WAIT) {
             break;
         }
-        pause = MIN(pause, s->reconnect_deadline_ns - qemu_clock_get_ns());
+        /* MIN() evaluates its arguments twice: read the clock once */
+        remaining = s->reconnect_deadline_ns - qemu_clock_get_ns();
+        pause = MIN(pause, remaining);
         if (pause > 0) {
             qemu_co_sleep_ns_wakeable(&s->reconnect_sleep, pause);
         }
@@ -964,28 +1056,45 @@ static SocketAddress *nbd_clone_saddr(SocketAddress *addr)
     return copy;
 }
 
-/* The first connection, retried until open-timeout seconds have passed. */
+/*
+ * The first connection.  With open-timeout 0 one attempt, as long as it
+ * takes; otherwise attempts are retried while the server refuses, and the
+ * whole (connect and handshake included) ends after open-timeout seconds.
+ */
 static int coroutine_fn nbd_co_open_connection(BDRVNBDState *s, Error **errp)
 {
-    int64_t deadline = qemu_clock_get_ns() +
-                       (int64_t)s->open_timeout * NANOSECONDS_PER_SECOND;
+    int64_t deadline = -1;
     int64_t pause = NBD_RECONNECT_MIN_NS;
 
+    if (s->open_timeout) {
+        deadline = qemu_clock_get_ns() +
+                   (int64_t)s->open_timeout * NANOSECONDS_PER_SECOND;
+    }
     for (;;) {
         Error *local_err = NULL;
-        int ret = nbd_co_do_connect(s, &local_err);
+        int ret = nbd_co_do_connect(s, deadline, &local_err);
+        int64_t remaining;
 
         if (ret == 0) {
             return 0;
         }
+        remaining = deadline < 0 ? 0 : deadline - qemu_clock_get_ns();
+        if (ret == -ETIMEDOUT) {
+            g_autofree char *desc = nbd_server_desc(s);
+
+            error_free(local_err);
+            local_err = NULL;
+            error_setg(&local_err, "Connection to NBD server '%s' timed out "
+                       "(open-timeout %" PRIu32 " s)", desc, s->open_timeout);
+        }
         /* Only connection failures are worth retrying, not refusals */
-        if (ret != -ECONNREFUSED || qemu_clock_get_ns() >= deadline ||
+        if (ret != -ECONNREFUSED || remaining <= 0 ||
             s->state == NBD_CLIENT_QUIT) {
             error_propagate(errp, local_err);
             return ret;
         }
         error_free(local_err);
-        qemu_co_sleep_ns(MIN(pause, MAX(deadline - qemu_clock_get_ns(), 1)));
+        qemu_co_sleep_ns(MIN(pause, remaining));
         pause = MIN(pause * 2, NBD_RECONNECT_MAX_NS);
     }
 }
@@ -1113,6 +1222,7 @@ static void nbd_close(BlockDriverState *bs)
     if (s->sock) {
         nbd_sock_shutdown(s->sock);
     }
+    nbd_cancel_connect_attempt(s);
     qemu_co_sleep_wake(&s->reconnect_sleep);
     AIO_POLL_WHILE(s->ctx, s->reader_co || s->connecting);
     if (s->sock) {
@@ -1128,12 +1238,19 @@ static void nbd_close(BlockDriverState *bs)
     s->x_dirty_bitmap = NULL;
 }
 
-/* Do not keep a drain waiting for the reconnection pause: try now. */
+/*
+ * Do not keep a drain waiting for the reconnection pause: try now.  A
+ * single attempt (no reconnect-delay left) to a server that does not
+ * answer would hold the drain forever: give it up.
+ */
 static void nbd_drain_begin(BlockDriverState *bs)
 {
     BDRVNBDState *s = bs->opaque;
 
     qemu_co_sleep_wake(&s->reconnect_sleep);
+    if (s->state == NBD_CLIENT_CONNECTING_NOWAIT) {
+        nbd_cancel_connect_attempt(s);
+    }
 }
 
 BlockDriver bdrv_nbd = {
