@@ -495,6 +495,35 @@ static int coroutine_fn nbd_co_wait_reply(BDRVNBDState *s, NBDClientRequest *req
     return 0;
 }
 
+/*
+ * The fixed head of a structured reply chunk: if the chunk's length is not
+ * valid for its type (named `what` in the error), a protocol error;
+ * otherwise read `size` bytes into buf.
+ */
+static int coroutine_fn nbd_co_read_chunk_head(BDRVNBDState *s, bool valid,
+                                               const char *what, void *buf,
+                                               size_t size, Error **errp)
+{
+    if (!valid) {
+        error_setg(errp, "Protocol error: invalid payload for %s", what);
+        return -EINVAL;
+    }
+    return nbd_sock_read(s->sock, buf, size, errp);
+}
+
+/* A data or hole chunk must lie inside the region the request asked for. */
+static int nbd_check_chunk_range(NBDRequest *request, uint64_t offset,
+                                 uint32_t len, const char *what, Error **errp)
+{
+    if (offset < request->from || len > request->len ||
+        offset - request->from > request->len - len) {
+        error_setg(errp, "Protocol error: server sent %s exceeding "
+                   "requested region", what);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Structured error chunk: record the error, skip the message. */
 static int coroutine_fn nbd_co_error_chunk(BDRVNBDState *s, NBDReply *reply,
                                            NBDReplyResult *res, Error **errp)
@@ -504,11 +533,8 @@ static int coroutine_fn nbd_co_error_chunk(BDRVNBDState *s, NBDReply *reply,
     uint16_t msglen;
     int ret;
 
-    if (reply->length < sizeof(hdr)) {
-        error_setg(errp, "Protocol error: invalid payload for error chunk");
-        return -EINVAL;
-    }
-    ret = nbd_sock_read(s->sock, hdr, sizeof(hdr), errp);
+    ret = nbd_co_read_chunk_head(s, reply->length >= sizeof(hdr), "error chunk",
+                                 hdr, sizeof(hdr), errp);
     if (ret < 0) {
         return ret;
     }
@@ -547,22 +573,17 @@ static int coroutine_fn nbd_co_offset_data_chunk(BDRVNBDState *s,
     QEMUIOVector slice;
     int ret;
 
-    if (reply->length <= sizeof(buf)) {
-        error_setg(errp, "Protocol error: invalid payload for "
-                   "NBD_REPLY_TYPE_OFFSET_DATA");
-        return -EINVAL;
-    }
-    ret = nbd_sock_read(s->sock, buf, sizeof(buf), errp);
+    ret = nbd_co_read_chunk_head(s, reply->length > sizeof(buf),
+                                 "NBD_REPLY_TYPE_OFFSET_DATA", buf, sizeof(buf),
+                                 errp);
     if (ret < 0) {
         return ret;
     }
     offset = nbd_ld64(buf);
     len = reply->length - sizeof(buf);
-    if (offset < request->from || len > request->len ||
-        offset - request->from > request->len - len) {
-        error_setg(errp, "Protocol error: server sent chunk exceeding "
-                   "requested region");
-        return -EINVAL;
+    ret = nbd_check_chunk_range(request, offset, len, "chunk", errp);
+    if (ret < 0) {
+        return ret;
     }
     qemu_iovec_init_slice(&slice, res->qiov, offset - request->from, len);
     ret = nbd_sock_readv(s->sock, slice.iov, slice.niov, errp);
@@ -581,22 +602,17 @@ static int coroutine_fn nbd_co_offset_hole_chunk(BDRVNBDState *s,
     uint32_t len;
     int ret;
 
-    if (reply->length != sizeof(buf)) {
-        error_setg(errp, "Protocol error: invalid payload for "
-                   "NBD_REPLY_TYPE_OFFSET_HOLE");
-        return -EINVAL;
-    }
-    ret = nbd_sock_read(s->sock, buf, sizeof(buf), errp);
+    ret = nbd_co_read_chunk_head(s, reply->length == sizeof(buf),
+                                 "NBD_REPLY_TYPE_OFFSET_HOLE", buf, sizeof(buf),
+                                 errp);
     if (ret < 0) {
         return ret;
     }
     offset = nbd_ld64(buf);
     len = nbd_ld32(buf + 8);
-    if (offset < request->from || len > request->len ||
-        offset - request->from > request->len - len) {
-        error_setg(errp, "Protocol error: server sent hole exceeding "
-                   "requested region");
-        return -EINVAL;
+    ret = nbd_check_chunk_range(request, offset, len, "hole", errp);
+    if (ret < 0) {
+        return ret;
     }
     qemu_iovec_memset(res->qiov, offset - request->from, 0, len);
     return 0;
@@ -609,19 +625,18 @@ static int coroutine_fn nbd_co_block_status_chunk(BDRVNBDState *s,
                                                   Error **errp)
 {
     uint8_t buf[12];
+    bool valid;
     int ret;
 
-    if (reply->length < sizeof(buf) || (reply->length - 4) % 8) {
-        error_setg(errp, "Protocol error: invalid payload for "
-                   "NBD_REPLY_TYPE_BLOCK_STATUS");
-        return -EINVAL;
-    }
-    if (res->got_extent) {
+    /* One extent (12 bytes: context id, length, flags) or more */
+    valid = reply->length >= sizeof(buf) && (reply->length - 4) % 8 == 0;
+    if (valid && res->got_extent) {
         error_setg(errp, "Protocol error: server sent status chunk more than "
                    "once");
         return -EINVAL;
     }
-    ret = nbd_sock_read(s->sock, buf, sizeof(buf), errp);
+    ret = nbd_co_read_chunk_head(s, valid, "NBD_REPLY_TYPE_BLOCK_STATUS", buf,
+                                 sizeof(buf), errp);
     if (ret < 0) {
         return ret;
     }
@@ -848,28 +863,48 @@ static int coroutine_fn nbd_co_preadv(BlockDriverState *bs, int64_t offset,
     return nbd_co_request(bs, &request, NULL, &res);
 }
 
-static int coroutine_fn nbd_co_pwritev(BlockDriverState *bs, int64_t offset,
-                                       int64_t bytes, QEMUIOVector *qiov,
-                                       BdrvRequestFlags flags)
+/* A request whose reply carries no data: 0, or -errno */
+static int coroutine_fn nbd_co_request_simple(BlockDriverState *bs,
+                                              uint16_t type, int64_t offset,
+                                              int64_t bytes, uint16_t flags,
+                                              QEMUIOVector *payload)
 {
-    BDRVNBDState *s = bs->opaque;
     NBDRequest request = {
-        .type = NBD_CMD_WRITE,
+        .type = type,
+        .flags = flags,
         .from = offset,
         .len = bytes,
     };
     NBDReplyResult res = { 0 };
 
+    return nbd_co_request(bs, &request, payload, &res);
+}
+
+/* NBD_CMD_FLAG_FUA for BDRV_REQ_FUA (offered only if the server has it) */
+static uint16_t nbd_fua_flag(BDRVNBDState *s, BdrvRequestFlags flags)
+{
+    if (!(flags & BDRV_REQ_FUA)) {
+        return 0;
+    }
+    assert(s->info.flags & NBD_FLAG_SEND_FUA);
+    return NBD_CMD_FLAG_FUA;
+}
+
+static int coroutine_fn nbd_co_pwritev(BlockDriverState *bs, int64_t offset,
+                                       int64_t bytes, QEMUIOVector *qiov,
+                                       BdrvRequestFlags flags)
+{
+    BDRVNBDState *s = bs->opaque;
+    uint16_t nbd_flags;
+
     assert(!(s->info.flags & NBD_FLAG_READ_ONLY));
     assert(bytes <= NBD_MAX_BUFFER_SIZE);
-    if (flags & BDRV_REQ_FUA) {
-        assert(s->info.flags & NBD_FLAG_SEND_FUA);
-        request.flags |= NBD_CMD_FLAG_FUA;
-    }
+    nbd_flags = nbd_fua_flag(s, flags);
     if (!bytes) {
         return 0;
     }
-    return nbd_co_request(bs, &request, qiov, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_WRITE, offset, bytes, nbd_flags,
+                                 qiov);
 }
 
 static int coroutine_fn nbd_co_pwrite_zeroes(BlockDriverState *bs,
@@ -877,64 +912,49 @@ static int coroutine_fn nbd_co_pwrite_zeroes(BlockDriverState *bs,
                                              BdrvRequestFlags flags)
 {
     BDRVNBDState *s = bs->opaque;
-    NBDRequest request = {
-        .type = NBD_CMD_WRITE_ZEROES,
-        .from = offset,
-        .len = bytes,
-    };
-    NBDReplyResult res = { 0 };
+    uint16_t nbd_flags;
 
     assert(bytes <= UINT32_MAX);
     assert(!(s->info.flags & NBD_FLAG_READ_ONLY));
     if (!(s->info.flags & NBD_FLAG_SEND_WRITE_ZEROES)) {
         return -ENOTSUP;
     }
-    if (flags & BDRV_REQ_FUA) {
-        assert(s->info.flags & NBD_FLAG_SEND_FUA);
-        request.flags |= NBD_CMD_FLAG_FUA;
-    }
+    nbd_flags = nbd_fua_flag(s, flags);
     if (!(flags & BDRV_REQ_MAY_UNMAP)) {
-        request.flags |= NBD_CMD_FLAG_NO_HOLE;
+        nbd_flags |= NBD_CMD_FLAG_NO_HOLE;
     }
     if (flags & BDRV_REQ_NO_FALLBACK) {
         assert(s->info.flags & NBD_FLAG_SEND_FAST_ZERO);
-        request.flags |= NBD_CMD_FLAG_FAST_ZERO;
+        nbd_flags |= NBD_CMD_FLAG_FAST_ZERO;
     }
     if (!bytes) {
         return 0;
     }
-    return nbd_co_request(bs, &request, NULL, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_WRITE_ZEROES, offset, bytes,
+                                 nbd_flags, NULL);
 }
 
 static int coroutine_fn nbd_co_pdiscard(BlockDriverState *bs, int64_t offset,
                                         int64_t bytes)
 {
     BDRVNBDState *s = bs->opaque;
-    NBDRequest request = {
-        .type = NBD_CMD_TRIM,
-        .from = offset,
-        .len = bytes,
-    };
-    NBDReplyResult res = { 0 };
 
     assert(bytes <= UINT32_MAX);
     assert(!(s->info.flags & NBD_FLAG_READ_ONLY));
     if (!(s->info.flags & NBD_FLAG_SEND_TRIM) || !bytes) {
         return 0;
     }
-    return nbd_co_request(bs, &request, NULL, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_TRIM, offset, bytes, 0, NULL);
 }
 
 static int coroutine_fn nbd_co_flush(BlockDriverState *bs)
 {
     BDRVNBDState *s = bs->opaque;
-    NBDRequest request = { .type = NBD_CMD_FLUSH };
-    NBDReplyResult res = { 0 };
 
     if (!(s->info.flags & NBD_FLAG_SEND_FLUSH)) {
         return 0;
     }
-    return nbd_co_request(bs, &request, NULL, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_FLUSH, 0, 0, 0, NULL);
 }
 
 static int coroutine_fn nbd_co_block_status(BlockDriverState *bs,
