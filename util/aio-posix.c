@@ -27,8 +27,24 @@ struct AioHandler {
     bool deleted;
 };
 
+#if CONFIG_EPOLL_PWAIT2
+/*
+ * Set once epoll_pwait2() turned out not to exist (kernel < 5.11,
+ * seccomp), or from the start with BLOCKD_NO_EPOLL_PWAIT2=1 in the
+ * environment (to test and measure the millisecond fallback).
+ */
+static bool aio_no_epoll_pwait2;
+#endif
+
 bool aio_epoll_init(AioContext *ctx, Error **errp)
 {
+#if CONFIG_EPOLL_PWAIT2
+    const char *off = getenv("BLOCKD_NO_EPOLL_PWAIT2");
+
+    if (off && *off && strcmp(off, "0") != 0) {
+        __atomic_store_n(&aio_no_epoll_pwait2, true, __ATOMIC_RELAXED);
+    }
+#endif
     ctx->epollfd = epoll_create1(EPOLL_CLOEXEC);
     if (ctx->epollfd < 0) {
         error_setg_errno(errp, errno, "Failed to create epoll instance");
@@ -133,11 +149,6 @@ static int64_t aio_compute_timeout_ns(AioContext *ctx, bool blocking)
     }
     return aio_timers_deadline_ns(ctx);
 }
-
-#if CONFIG_EPOLL_PWAIT2
-/* Set once epoll_pwait2() turned out not to exist (kernel < 5.11, seccomp). */
-static bool aio_no_epoll_pwait2;
-#endif
 
 /*
  * Wait for events for up to timeout_ns (-1: forever).  Timers need the
