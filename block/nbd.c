@@ -160,7 +160,8 @@ static void nbd_cancel_connect_attempt(BDRVNBDState *s)
  * coroutine yields while the connect() and every handshake message are
  * pending.  deadline_ns (-1: none) bounds the whole attempt; closing the
  * node cancels it.  A timeout fails with -ETIMEDOUT, a close with
- * -ESHUTDOWN, an unreachable server with -ECONNREFUSED.
+ * -ESHUTDOWN, another cancellation (a drain) with -ECANCELED, an
+ * unreachable server with -ECONNREFUSED.
  */
 static int coroutine_fn nbd_co_establish(BDRVNBDState *s, int64_t deadline_ns,
                                          NBDExportInfo *info,
@@ -197,9 +198,13 @@ static int coroutine_fn nbd_co_establish(BDRVNBDState *s, int64_t deadline_ns,
             error_setg(&local_err, "Connection to NBD server '%s' timed out",
                        desc);
             ret = -ETIMEDOUT;
-        } else {
+        } else if (s->state == NBD_CLIENT_QUIT) {
             error_setg(&local_err, "The NBD node is closing");
             ret = -ESHUTDOWN;
+        } else {
+            error_setg(&local_err, "Connection attempt to NBD server '%s' "
+                       "cancelled", desc);
+            ret = -ECANCELED;
         }
     }
     if (ret < 0) {
@@ -1268,7 +1273,7 @@ static void nbd_drain_begin(BlockDriverState *bs)
     BDRVNBDState *s = bs->opaque;
 
     qemu_co_sleep_wake(&s->reconnect_sleep);
-    if (s->state == NBD_CLIENT_CONNECTING_NOWAIT) {
+    if (s->connecting && s->state == NBD_CLIENT_CONNECTING_NOWAIT) {
         nbd_cancel_connect_attempt(s);
     }
 }
