@@ -413,6 +413,40 @@ static int coroutine_fn bdrv_padded_preadv(BdrvChild *child,
     return ret;
 }
 
+/*
+ * The checks that open bdrv_co_preadv() and bdrv_co_pwritev(), in QEMU's
+ * order: a node without driver, a write to a read-only node, a bad range,
+ * a missing buffer (allowed for a prefetch hint, NBD_CMD_CACHE, which then
+ * does nothing, and for a zero write).  Returns -errno to fail the
+ * request, 0 when it is complete already (nothing to transfer), 1 to go on.
+ */
+static int bdrv_check_rw_request(BlockDriverState *bs, bool is_write,
+                                 int64_t offset, int64_t bytes,
+                                 QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    int ret;
+
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (is_write && !bdrv_is_writable(bs)) {   /* read-only or inactive */
+        return -EPERM;
+    }
+    ret = bdrv_check_request32(offset, bytes, qiov);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!qiov) {
+        if (!(flags & (is_write ? BDRV_REQ_ZERO_WRITE : BDRV_REQ_PREFETCH))) {
+            return -EINVAL;
+        }
+        if (!is_write) {
+            return 0;
+        }
+    }
+    return bytes > 0;
+}
+
 int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
                                 QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
@@ -422,19 +456,9 @@ int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
     int ret;
 
     trace_bdrv_co_preadv_part(bs, offset, bytes, flags);
-    if (!bs->drv) {
-        return -ENOMEDIUM;
-    }
-    ret = bdrv_check_request32(offset, bytes, qiov);
-    if (ret < 0) {
+    ret = bdrv_check_rw_request(bs, false, offset, bytes, qiov, flags);
+    if (ret <= 0) {
         return ret;
-    }
-    if (!qiov) {
-        /* Prefetch without a buffer (NBD_CMD_CACHE): only a hint */
-        return (flags & BDRV_REQ_PREFETCH) ? 0 : -EINVAL;
-    }
-    if (bytes == 0) {
-        return 0;
     }
     align = bs->bl.request_alignment;
     bdrv_inc_in_flight(bs);
@@ -713,21 +737,9 @@ int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes
     int ret;
 
     trace_bdrv_co_pwritev_part(bs, offset, bytes, flags);
-    if (!bs->drv) {
-        return -ENOMEDIUM;
-    }
-    if (!bdrv_is_writable(bs)) {        /* read-only or inactive */
-        return -EPERM;
-    }
-    ret = bdrv_check_request32(offset, bytes, qiov);
-    if (ret < 0) {
+    ret = bdrv_check_rw_request(bs, true, offset, bytes, qiov, flags);
+    if (ret <= 0) {
         return ret;
-    }
-    if (!qiov && !(flags & BDRV_REQ_ZERO_WRITE)) {
-        return -EINVAL;
-    }
-    if (bytes == 0) {
-        return 0;
     }
     align = bs->bl.request_alignment;
     bdrv_inc_in_flight(bs);

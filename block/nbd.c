@@ -65,8 +65,9 @@ typedef struct BDRVNBDState {
     uint64_t conn_gen;              /* bumped when a connection ends */
     int64_t reconnect_deadline_ns;
     bool connecting;                /* a coroutine is (re)connecting */
-    NBDClientSocket *connect_sock;  /* being negotiated, NULL otherwise */
     uint64_t cancel_gen;            /* bumped by nbd_cancel_in_flight() */
+    NBDConnectAttempt *attempt;     /* the connection being set up, if any */
+    bool attempt_timed_out;         /* its deadline cancelled it */
     uint64_t connect_attempts;
     CoQueue connect_queue;          /* requests waiting for the connection */
     QemuCoSleep reconnect_sleep;
@@ -128,8 +129,103 @@ static void nbd_channel_error(BDRVNBDState *s, uint64_t gen, int ret)
     }
 }
 
-/* Connect and negotiate; on success the node uses the new connection. */
-static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
+/* "host:port" or the UNIX socket path, for messages */
+static char *nbd_server_desc(BDRVNBDState *s)
+{
+    if (s->saddr->type == SOCKET_ADDRESS_TYPE_UNIX) {
+        return g_strdup(s->saddr->u.q_unix.path);
+    }
+    return g_strdup_printf("%s:%s", s->saddr->u.inet.host,
+                           s->saddr->u.inet.port);
+}
+
+static void nbd_connect_timer_cb(void *opaque)
+{
+    BDRVNBDState *s = opaque;
+
+    trace_nbd_connect_timeout(s->export);
+    s->attempt_timed_out = true;
+    if (s->attempt) {
+        nbd_connect_cancel(s->attempt);
+    }
+}
+
+/* Stop the connection being set up, if any (the node closes, or drains). */
+static void nbd_cancel_connect_attempt(BDRVNBDState *s)
+{
+    if (s->attempt) {
+        nbd_connect_cancel(s->attempt);
+    }
+}
+
+/*
+ * Set up a connection and negotiate, without blocking the event loop: the
+ * coroutine yields while the connect() and every handshake message are
+ * pending.  deadline_ns (-1: none) bounds the whole attempt; closing the
+ * node cancels it.  A timeout fails with -ETIMEDOUT, a close with
+ * -ESHUTDOWN, another cancellation (a drain) with -ECANCELED, an
+ * unreachable server with -ECONNREFUSED.
+ */
+static int coroutine_fn nbd_co_establish(BDRVNBDState *s, int64_t deadline_ns,
+                                         NBDExportInfo *info,
+                                         NBDClientSocket **psock, Error **errp)
+{
+    NBDConnectAttempt attempt = { 0 };
+    QEMUTimer *timer = NULL;
+    Error *local_err = NULL;
+    NBDClientSocket *sock = NULL;
+    int ret;
+
+    s->attempt = &attempt;
+    s->attempt_timed_out = false;
+    if (s->state == NBD_CLIENT_QUIT) {
+        attempt.cancelled = true;
+    }
+    if (deadline_ns >= 0) {
+        timer = aio_timer_new(s->ctx, nbd_connect_timer_cb, s);
+        timer_mod(timer, deadline_ns);
+    }
+    ret = nbd_sock_co_connect(s->saddr, s->ctx, &attempt, &sock, &local_err);
+    if (ret == 0) {
+        ret = nbd_receive_negotiate(sock, info, &local_err);
+    }
+    timer_free(timer);
+    s->attempt = NULL;
+
+    if (ret < 0 && attempt.cancelled) {
+        g_autofree char *desc = nbd_server_desc(s);
+
+        error_free(local_err);
+        local_err = NULL;
+        if (s->attempt_timed_out) {
+            error_setg(&local_err, "Connection to NBD server '%s' timed out",
+                       desc);
+            ret = -ETIMEDOUT;
+        } else if (s->state == NBD_CLIENT_QUIT) {
+            error_setg(&local_err, "The NBD node is closing");
+            ret = -ESHUTDOWN;
+        } else {
+            error_setg(&local_err, "Connection attempt to NBD server '%s' "
+                       "cancelled", desc);
+            ret = -ECANCELED;
+        }
+    }
+    if (ret < 0) {
+        nbd_export_info_clear_result(info);
+        nbd_sock_free(sock);
+        error_propagate(errp, local_err);
+        return ret;
+    }
+    *psock = sock;
+    return 0;
+}
+
+/*
+ * Connect and negotiate (see nbd_co_establish); on success the node uses
+ * the new connection.
+ */
+static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, int64_t deadline_ns,
+                                          Error **errp)
 {
     NBDExportInfo info = {
         .name = s->export,
@@ -143,16 +239,8 @@ static int coroutine_fn nbd_co_do_connect(BDRVNBDState *s, Error **errp)
     int ret;
 
     trace_nbd_client_handshake(s->export);
-    sock = nbd_sock_connect(s->saddr, s->ctx, errp);
-    if (!sock) {
-        return -ECONNREFUSED;
-    }
-    /* A force cancel may shut it down while the server does not answer */
-    s->connect_sock = sock;
-    ret = nbd_receive_negotiate(sock, &info, errp);
-    s->connect_sock = NULL;
+    ret = nbd_co_establish(s, deadline_ns, &info, &sock, errp);
     if (ret < 0) {
-        nbd_sock_free(sock);
         return ret;
     }
     /* A size that is not a multiple of the minimum block is unusable at its end */
@@ -223,6 +311,7 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
     nbd_co_wait_reader_exit(s);
     for (;;) {
         Error *local_err = NULL;
+        int64_t remaining;
         int ret;
 
         if (s->state == NBD_CLIENT_QUIT) {
@@ -230,7 +319,9 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
         }
 
         trace_nbd_reconnect_attempt(s->in_flight);
-        ret = nbd_co_do_connect(s, &local_err);
+        /* Waiting requests wait for reconnect-delay at most, this too */
+        ret = nbd_co_do_connect(s, s->state == NBD_CLIENT_CONNECTING_WAIT ?
+                                   s->reconnect_deadline_ns : -1, &local_err);
         trace_nbd_reconnect_attempt_result(ret, s->in_flight);
         s->connect_attempts++;
         if (ret == 0) {
@@ -245,7 +336,9 @@ static void coroutine_fn nbd_co_reconnect(BDRVNBDState *s)
         if (s->state != NBD_CLIENT_CONNECTING_WAIT) {
             break;
         }
-        pause = MIN(pause, s->reconnect_deadline_ns - qemu_clock_get_ns());
+        /* MIN() evaluates its arguments twice: read the clock once */
+        remaining = s->reconnect_deadline_ns - qemu_clock_get_ns();
+        pause = MIN(pause, remaining);
         if (pause > 0) {
             qemu_co_sleep_ns_wakeable(&s->reconnect_sleep, pause);
         }
@@ -410,6 +503,35 @@ static int coroutine_fn nbd_co_wait_reply(BDRVNBDState *s, NBDClientRequest *req
     return 0;
 }
 
+/*
+ * The fixed head of a structured reply chunk: if the chunk's length is not
+ * valid for its type (named `what` in the error), a protocol error;
+ * otherwise read `size` bytes into buf.
+ */
+static int coroutine_fn nbd_co_read_chunk_head(BDRVNBDState *s, bool valid,
+                                               const char *what, void *buf,
+                                               size_t size, Error **errp)
+{
+    if (!valid) {
+        error_setg(errp, "Protocol error: invalid payload for %s", what);
+        return -EINVAL;
+    }
+    return nbd_sock_read(s->sock, buf, size, errp);
+}
+
+/* A data or hole chunk must lie inside the region the request asked for. */
+static int nbd_check_chunk_range(NBDRequest *request, uint64_t offset,
+                                 uint32_t len, const char *what, Error **errp)
+{
+    if (offset < request->from || len > request->len ||
+        offset - request->from > request->len - len) {
+        error_setg(errp, "Protocol error: server sent %s exceeding "
+                   "requested region", what);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Structured error chunk: record the error, skip the message. */
 static int coroutine_fn nbd_co_error_chunk(BDRVNBDState *s, NBDReply *reply,
                                            NBDReplyResult *res, Error **errp)
@@ -419,11 +541,8 @@ static int coroutine_fn nbd_co_error_chunk(BDRVNBDState *s, NBDReply *reply,
     uint16_t msglen;
     int ret;
 
-    if (reply->length < sizeof(hdr)) {
-        error_setg(errp, "Protocol error: invalid payload for error chunk");
-        return -EINVAL;
-    }
-    ret = nbd_sock_read(s->sock, hdr, sizeof(hdr), errp);
+    ret = nbd_co_read_chunk_head(s, reply->length >= sizeof(hdr), "error chunk",
+                                 hdr, sizeof(hdr), errp);
     if (ret < 0) {
         return ret;
     }
@@ -462,22 +581,17 @@ static int coroutine_fn nbd_co_offset_data_chunk(BDRVNBDState *s,
     QEMUIOVector slice;
     int ret;
 
-    if (reply->length <= sizeof(buf)) {
-        error_setg(errp, "Protocol error: invalid payload for "
-                   "NBD_REPLY_TYPE_OFFSET_DATA");
-        return -EINVAL;
-    }
-    ret = nbd_sock_read(s->sock, buf, sizeof(buf), errp);
+    ret = nbd_co_read_chunk_head(s, reply->length > sizeof(buf),
+                                 "NBD_REPLY_TYPE_OFFSET_DATA", buf, sizeof(buf),
+                                 errp);
     if (ret < 0) {
         return ret;
     }
     offset = nbd_ld64(buf);
     len = reply->length - sizeof(buf);
-    if (offset < request->from || len > request->len ||
-        offset - request->from > request->len - len) {
-        error_setg(errp, "Protocol error: server sent chunk exceeding "
-                   "requested region");
-        return -EINVAL;
+    ret = nbd_check_chunk_range(request, offset, len, "chunk", errp);
+    if (ret < 0) {
+        return ret;
     }
     qemu_iovec_init_slice(&slice, res->qiov, offset - request->from, len);
     ret = nbd_sock_readv(s->sock, slice.iov, slice.niov, errp);
@@ -496,22 +610,17 @@ static int coroutine_fn nbd_co_offset_hole_chunk(BDRVNBDState *s,
     uint32_t len;
     int ret;
 
-    if (reply->length != sizeof(buf)) {
-        error_setg(errp, "Protocol error: invalid payload for "
-                   "NBD_REPLY_TYPE_OFFSET_HOLE");
-        return -EINVAL;
-    }
-    ret = nbd_sock_read(s->sock, buf, sizeof(buf), errp);
+    ret = nbd_co_read_chunk_head(s, reply->length == sizeof(buf),
+                                 "NBD_REPLY_TYPE_OFFSET_HOLE", buf, sizeof(buf),
+                                 errp);
     if (ret < 0) {
         return ret;
     }
     offset = nbd_ld64(buf);
     len = nbd_ld32(buf + 8);
-    if (offset < request->from || len > request->len ||
-        offset - request->from > request->len - len) {
-        error_setg(errp, "Protocol error: server sent hole exceeding "
-                   "requested region");
-        return -EINVAL;
+    ret = nbd_check_chunk_range(request, offset, len, "hole", errp);
+    if (ret < 0) {
+        return ret;
     }
     qemu_iovec_memset(res->qiov, offset - request->from, 0, len);
     return 0;
@@ -524,19 +633,18 @@ static int coroutine_fn nbd_co_block_status_chunk(BDRVNBDState *s,
                                                   Error **errp)
 {
     uint8_t buf[12];
+    bool valid;
     int ret;
 
-    if (reply->length < sizeof(buf) || (reply->length - 4) % 8) {
-        error_setg(errp, "Protocol error: invalid payload for "
-                   "NBD_REPLY_TYPE_BLOCK_STATUS");
-        return -EINVAL;
-    }
-    if (res->got_extent) {
+    /* One extent (12 bytes: context id, length, flags) or more */
+    valid = reply->length >= sizeof(buf) && (reply->length - 4) % 8 == 0;
+    if (valid && res->got_extent) {
         error_setg(errp, "Protocol error: server sent status chunk more than "
                    "once");
         return -EINVAL;
     }
-    ret = nbd_sock_read(s->sock, buf, sizeof(buf), errp);
+    ret = nbd_co_read_chunk_head(s, valid, "NBD_REPLY_TYPE_BLOCK_STATUS", buf,
+                                 sizeof(buf), errp);
     if (ret < 0) {
         return ret;
     }
@@ -768,28 +876,48 @@ static int coroutine_fn nbd_co_preadv(BlockDriverState *bs, int64_t offset,
     return nbd_co_request(bs, &request, NULL, &res);
 }
 
-static int coroutine_fn nbd_co_pwritev(BlockDriverState *bs, int64_t offset,
-                                       int64_t bytes, QEMUIOVector *qiov,
-                                       BdrvRequestFlags flags)
+/* A request whose reply carries no data: 0, or -errno */
+static int coroutine_fn nbd_co_request_simple(BlockDriverState *bs,
+                                              uint16_t type, int64_t offset,
+                                              int64_t bytes, uint16_t flags,
+                                              QEMUIOVector *payload)
 {
-    BDRVNBDState *s = bs->opaque;
     NBDRequest request = {
-        .type = NBD_CMD_WRITE,
+        .type = type,
+        .flags = flags,
         .from = offset,
         .len = bytes,
     };
     NBDReplyResult res = { 0 };
 
+    return nbd_co_request(bs, &request, payload, &res);
+}
+
+/* NBD_CMD_FLAG_FUA for BDRV_REQ_FUA (offered only if the server has it) */
+static uint16_t nbd_fua_flag(BDRVNBDState *s, BdrvRequestFlags flags)
+{
+    if (!(flags & BDRV_REQ_FUA)) {
+        return 0;
+    }
+    assert(s->info.flags & NBD_FLAG_SEND_FUA);
+    return NBD_CMD_FLAG_FUA;
+}
+
+static int coroutine_fn nbd_co_pwritev(BlockDriverState *bs, int64_t offset,
+                                       int64_t bytes, QEMUIOVector *qiov,
+                                       BdrvRequestFlags flags)
+{
+    BDRVNBDState *s = bs->opaque;
+    uint16_t nbd_flags;
+
     assert(!(s->info.flags & NBD_FLAG_READ_ONLY));
     assert(bytes <= NBD_MAX_BUFFER_SIZE);
-    if (flags & BDRV_REQ_FUA) {
-        assert(s->info.flags & NBD_FLAG_SEND_FUA);
-        request.flags |= NBD_CMD_FLAG_FUA;
-    }
+    nbd_flags = nbd_fua_flag(s, flags);
     if (!bytes) {
         return 0;
     }
-    return nbd_co_request(bs, &request, qiov, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_WRITE, offset, bytes, nbd_flags,
+                                 qiov);
 }
 
 static int coroutine_fn nbd_co_pwrite_zeroes(BlockDriverState *bs,
@@ -797,64 +925,49 @@ static int coroutine_fn nbd_co_pwrite_zeroes(BlockDriverState *bs,
                                              BdrvRequestFlags flags)
 {
     BDRVNBDState *s = bs->opaque;
-    NBDRequest request = {
-        .type = NBD_CMD_WRITE_ZEROES,
-        .from = offset,
-        .len = bytes,
-    };
-    NBDReplyResult res = { 0 };
+    uint16_t nbd_flags;
 
     assert(bytes <= UINT32_MAX);
     assert(!(s->info.flags & NBD_FLAG_READ_ONLY));
     if (!(s->info.flags & NBD_FLAG_SEND_WRITE_ZEROES)) {
         return -ENOTSUP;
     }
-    if (flags & BDRV_REQ_FUA) {
-        assert(s->info.flags & NBD_FLAG_SEND_FUA);
-        request.flags |= NBD_CMD_FLAG_FUA;
-    }
+    nbd_flags = nbd_fua_flag(s, flags);
     if (!(flags & BDRV_REQ_MAY_UNMAP)) {
-        request.flags |= NBD_CMD_FLAG_NO_HOLE;
+        nbd_flags |= NBD_CMD_FLAG_NO_HOLE;
     }
     if (flags & BDRV_REQ_NO_FALLBACK) {
         assert(s->info.flags & NBD_FLAG_SEND_FAST_ZERO);
-        request.flags |= NBD_CMD_FLAG_FAST_ZERO;
+        nbd_flags |= NBD_CMD_FLAG_FAST_ZERO;
     }
     if (!bytes) {
         return 0;
     }
-    return nbd_co_request(bs, &request, NULL, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_WRITE_ZEROES, offset, bytes,
+                                 nbd_flags, NULL);
 }
 
 static int coroutine_fn nbd_co_pdiscard(BlockDriverState *bs, int64_t offset,
                                         int64_t bytes)
 {
     BDRVNBDState *s = bs->opaque;
-    NBDRequest request = {
-        .type = NBD_CMD_TRIM,
-        .from = offset,
-        .len = bytes,
-    };
-    NBDReplyResult res = { 0 };
 
     assert(bytes <= UINT32_MAX);
     assert(!(s->info.flags & NBD_FLAG_READ_ONLY));
     if (!(s->info.flags & NBD_FLAG_SEND_TRIM) || !bytes) {
         return 0;
     }
-    return nbd_co_request(bs, &request, NULL, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_TRIM, offset, bytes, 0, NULL);
 }
 
 static int coroutine_fn nbd_co_flush(BlockDriverState *bs)
 {
     BDRVNBDState *s = bs->opaque;
-    NBDRequest request = { .type = NBD_CMD_FLUSH };
-    NBDReplyResult res = { 0 };
 
     if (!(s->info.flags & NBD_FLAG_SEND_FLUSH)) {
         return 0;
     }
-    return nbd_co_request(bs, &request, NULL, &res);
+    return nbd_co_request_simple(bs, NBD_CMD_FLUSH, 0, 0, 0, NULL);
 }
 
 static int coroutine_fn nbd_co_block_status(BlockDriverState *bs,
@@ -976,28 +1089,45 @@ static SocketAddress *nbd_clone_saddr(SocketAddress *addr)
     return copy;
 }
 
-/* The first connection, retried until open-timeout seconds have passed. */
+/*
+ * The first connection.  With open-timeout 0 one attempt, as long as it
+ * takes; otherwise attempts are retried while the server refuses, and the
+ * whole (connect and handshake included) ends after open-timeout seconds.
+ */
 static int coroutine_fn nbd_co_open_connection(BDRVNBDState *s, Error **errp)
 {
-    int64_t deadline = qemu_clock_get_ns() +
-                       (int64_t)s->open_timeout * NANOSECONDS_PER_SECOND;
+    int64_t deadline = -1;
     int64_t pause = NBD_RECONNECT_MIN_NS;
 
+    if (s->open_timeout) {
+        deadline = qemu_clock_get_ns() +
+                   (int64_t)s->open_timeout * NANOSECONDS_PER_SECOND;
+    }
     for (;;) {
         Error *local_err = NULL;
-        int ret = nbd_co_do_connect(s, &local_err);
+        int ret = nbd_co_do_connect(s, deadline, &local_err);
+        int64_t remaining;
 
         if (ret == 0) {
             return 0;
         }
+        remaining = deadline < 0 ? 0 : deadline - qemu_clock_get_ns();
+        if (ret == -ETIMEDOUT) {
+            g_autofree char *desc = nbd_server_desc(s);
+
+            error_free(local_err);
+            local_err = NULL;
+            error_setg(&local_err, "Connection to NBD server '%s' timed out "
+                       "(open-timeout %" PRIu32 " s)", desc, s->open_timeout);
+        }
         /* Only connection failures are worth retrying, not refusals */
-        if (ret != -ECONNREFUSED || qemu_clock_get_ns() >= deadline ||
+        if (ret != -ECONNREFUSED || remaining <= 0 ||
             s->state == NBD_CLIENT_QUIT) {
             error_propagate(errp, local_err);
             return ret;
         }
         error_free(local_err);
-        qemu_co_sleep_ns(MIN(pause, MAX(deadline - qemu_clock_get_ns(), 1)));
+        qemu_co_sleep_ns(MIN(pause, remaining));
         pause = MIN(pause * 2, NBD_RECONNECT_MAX_NS);
     }
 }
@@ -1125,6 +1255,7 @@ static void nbd_close(BlockDriverState *bs)
     if (s->sock) {
         nbd_sock_shutdown(s->sock);
     }
+    nbd_cancel_connect_attempt(s);
     qemu_co_sleep_wake(&s->reconnect_sleep);
     AIO_POLL_WHILE(s->ctx, s->reader_co || s->connecting);
     if (s->sock) {
@@ -1160,18 +1291,23 @@ static void nbd_cancel_in_flight(BlockDriverState *bs)
     if (s->state == NBD_CLIENT_CONNECTING_WAIT) {
         s->state = NBD_CLIENT_CONNECTING_NOWAIT;
     }
-    if (s->connect_sock) {
-        nbd_sock_shutdown(s->connect_sock);
-    }
+    nbd_cancel_connect_attempt(s);
     qemu_co_sleep_wake(&s->reconnect_sleep);
 }
 
-/* Do not keep a drain waiting for the reconnection pause: try now. */
+/*
+ * Do not keep a drain waiting for the reconnection pause: try now.  A
+ * single attempt (no reconnect-delay left) to a server that does not
+ * answer would hold the drain forever: give it up.
+ */
 static void nbd_drain_begin(BlockDriverState *bs)
 {
     BDRVNBDState *s = bs->opaque;
 
     qemu_co_sleep_wake(&s->reconnect_sleep);
+    if (s->connecting && s->state == NBD_CLIENT_CONNECTING_NOWAIT) {
+        nbd_cancel_connect_attempt(s);
+    }
 }
 
 BlockDriver bdrv_nbd = {

@@ -55,6 +55,24 @@ static void coroutine_fn nbd_send_opt_abort(NBDClientSocket *sock)
     nbd_send_option_request(sock, NBD_OPT_ABORT, NULL, 0, NULL);
 }
 
+/*
+ * Give up the option being negotiated: errp gets the message and the
+ * server NBD_OPT_ABORT.  Returns -EINVAL, for the caller to return.
+ */
+static int coroutine_fn QEMU_PRINTF(3, 4)
+nbd_option_fail(NBDClientSocket *sock, Error **errp, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    error_setg(errp, "%s", msg);
+    nbd_send_opt_abort(sock);
+    return -EINVAL;
+}
+
 /* Read an option reply header (not its payload) and check it answers opt. */
 static int coroutine_fn nbd_receive_option_reply(NBDClientSocket *sock,
                                                        uint32_t opt,
@@ -77,16 +95,13 @@ static int coroutine_fn nbd_receive_option_reply(NBDClientSocket *sock,
                                    reply->type, nbd_rep_lookup(reply->type),
                                    reply->length);
     if (nbd_ld64(buf) != NBD_REP_MAGIC) {
-        error_setg(errp, "Unexpected option reply magic");
-        nbd_send_opt_abort(sock);
-        return -EINVAL;
+        return nbd_option_fail(sock, errp, "Unexpected option reply magic");
     }
     if (reply->option != opt) {
-        error_setg(errp, "Unexpected option type %u (%s), expected %u (%s)",
-                   reply->option, nbd_opt_lookup(reply->option),
-                   opt, nbd_opt_lookup(opt));
-        nbd_send_opt_abort(sock);
-        return -EINVAL;
+        return nbd_option_fail(sock, errp, "Unexpected option type %u (%s), "
+                               "expected %u (%s)",
+                               reply->option, nbd_opt_lookup(reply->option),
+                               opt, nbd_opt_lookup(opt));
     }
     return 0;
 }
@@ -169,6 +184,24 @@ err:
     return -EINVAL;
 }
 
+/*
+ * The next reply to option opt, its header read and an error reply
+ * handled: 1 for a success reply (its payload still to read), 0 if the
+ * server does not support opt (NBD_REP_ERR_UNSUP), -errno otherwise.
+ */
+static int coroutine_fn nbd_receive_option_answer(NBDClientSocket *sock,
+                                                  uint32_t opt,
+                                                  NBDOptionReply *reply,
+                                                  Error **errp)
+{
+    int ret = nbd_receive_option_reply(sock, opt, reply, errp);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return nbd_handle_reply_err(sock, reply, errp);
+}
+
 /* NBD_OPT_STRUCTURED_REPLY: 1 if the server agreed, 0 if not, -errno. */
 static int coroutine_fn nbd_request_structured_reply(NBDClientSocket *sock,
                                                            Error **errp)
@@ -180,20 +213,16 @@ static int coroutine_fn nbd_request_structured_reply(NBDClientSocket *sock,
     if (ret < 0) {
         return ret;
     }
-    ret = nbd_receive_option_reply(sock, NBD_OPT_STRUCTURED_REPLY, &reply, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = nbd_handle_reply_err(sock, &reply, errp);
+    ret = nbd_receive_option_answer(sock, NBD_OPT_STRUCTURED_REPLY, &reply,
+                                    errp);
     if (ret <= 0) {
         return ret;
     }
     if (reply.type != NBD_REP_ACK || reply.length != 0) {
-        error_setg(errp, "Server answered option %u (%s) with unexpected "
-                   "reply %u (%s)", reply.option, nbd_opt_lookup(reply.option),
-                   reply.type, nbd_rep_lookup(reply.type));
-        nbd_send_opt_abort(sock);
-        return -EINVAL;
+        return nbd_option_fail(sock, errp, "Server answered option %u (%s) "
+                               "with unexpected reply %u (%s)", reply.option,
+                               nbd_opt_lookup(reply.option), reply.type,
+                               nbd_rep_lookup(reply.type));
     }
     return 1;
 }
@@ -235,35 +264,29 @@ static int coroutine_fn nbd_negotiate_meta_context(NBDClientSocket *sock,
         char name[NBD_MAX_STRING_SIZE + 1];
         uint32_t id;
 
-        ret = nbd_receive_option_reply(sock, NBD_OPT_SET_META_CONTEXT, &reply,
-                                       errp);
-        if (ret < 0) {
-            return ret;
-        }
-        ret = nbd_handle_reply_err(sock, &reply, errp);
+        ret = nbd_receive_option_answer(sock, NBD_OPT_SET_META_CONTEXT, &reply,
+                                        errp);
         if (ret <= 0) {
             return ret;
         }
         if (reply.type == NBD_REP_ACK) {
             if (reply.length != 0) {
-                error_setg(errp, "Unexpected length to ACK response");
-                nbd_send_opt_abort(sock);
-                return -EINVAL;
+                return nbd_option_fail(sock, errp,
+                                       "Unexpected length to ACK response");
             }
             break;
         }
         if (reply.type != NBD_REP_META_CONTEXT) {
-            error_setg(errp, "Unexpected reply type %u (%s), expected %u (%s)",
-                       reply.type, nbd_rep_lookup(reply.type),
-                       NBD_REP_META_CONTEXT, nbd_rep_lookup(NBD_REP_META_CONTEXT));
-            nbd_send_opt_abort(sock);
-            return -EINVAL;
+            return nbd_option_fail(sock, errp, "Unexpected reply type %u (%s), "
+                                   "expected %u (%s)",
+                                   reply.type, nbd_rep_lookup(reply.type),
+                                   NBD_REP_META_CONTEXT,
+                                   nbd_rep_lookup(NBD_REP_META_CONTEXT));
         }
         if (reply.length != 4 + context_len || received) {
-            error_setg(errp, "Failed to negotiate meta context '%s', server "
-                       "answered with different context", context);
-            nbd_send_opt_abort(sock);
-            return -EINVAL;
+            return nbd_option_fail(sock, errp, "Failed to negotiate meta "
+                                   "context '%s', server answered with "
+                                   "different context", context);
         }
         ret = nbd_sock_read(sock, name, reply.length, errp);
         if (ret < 0) {
@@ -273,10 +296,9 @@ static int coroutine_fn nbd_negotiate_meta_context(NBDClientSocket *sock,
         id = nbd_ld32(name);
         name[reply.length] = '\0';
         if (strcmp(name + 4, context) != 0) {
-            error_setg(errp, "Failed to negotiate meta context '%s', server "
-                       "answered with different context '%s'", context, name + 4);
-            nbd_send_opt_abort(sock);
-            return -EINVAL;
+            return nbd_option_fail(sock, errp, "Failed to negotiate meta "
+                                   "context '%s', server answered with "
+                                   "different context '%s'", context, name + 4);
         }
         trace_nbd_opt_meta_reply(nbd_opt_lookup(NBD_OPT_SET_META_CONTEXT),
                                  context, id);
@@ -407,34 +429,27 @@ static int coroutine_fn nbd_opt_go(NBDClientSocket *sock,
         return ret;
     }
     for (;;) {
-        ret = nbd_receive_option_reply(sock, NBD_OPT_GO, &reply, errp);
-        if (ret < 0) {
-            return ret;
-        }
-        ret = nbd_handle_reply_err(sock, &reply, errp);
+        ret = nbd_receive_option_answer(sock, NBD_OPT_GO, &reply, errp);
         if (ret <= 0) {
             return ret;
         }
         if (reply.type == NBD_REP_ACK) {
             if (reply.length != 0) {
-                error_setg(errp, "server sent invalid NBD_REP_ACK");
-                nbd_send_opt_abort(sock);
-                return -EINVAL;
+                return nbd_option_fail(sock, errp,
+                                       "server sent invalid NBD_REP_ACK");
             }
             if (!got_export) {
-                error_setg(errp, "broken server omitted NBD_INFO_EXPORT");
-                nbd_send_opt_abort(sock);
-                return -EINVAL;
+                return nbd_option_fail(sock, errp,
+                                       "broken server omitted NBD_INFO_EXPORT");
             }
             trace_nbd_opt_info_go_success(nbd_opt_lookup(NBD_OPT_GO));
             return 1;
         }
         if (reply.type != NBD_REP_INFO) {
-            error_setg(errp, "unexpected reply type %u (%s), expected %u (%s)",
-                       reply.type, nbd_rep_lookup(reply.type),
-                       NBD_REP_INFO, nbd_rep_lookup(NBD_REP_INFO));
-            nbd_send_opt_abort(sock);
-            return -EINVAL;
+            return nbd_option_fail(sock, errp, "unexpected reply type %u (%s), "
+                                   "expected %u (%s)",
+                                   reply.type, nbd_rep_lookup(reply.type),
+                                   NBD_REP_INFO, nbd_rep_lookup(NBD_REP_INFO));
         }
         ret = nbd_receive_info(sock, info, reply.length, &got_export, errp);
         if (ret < 0) {

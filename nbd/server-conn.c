@@ -77,6 +77,11 @@ static int coroutine_fn nbd_conn_wait(NBDConn *conn, bool for_write)
     return conn->shutdown ? -ESHUTDOWN : 0;
 }
 
+int coroutine_fn nbd_conn_wait_writable(NBDConn *conn)
+{
+    return nbd_conn_wait(conn, true);
+}
+
 void nbd_conn_init(NBDConn *conn, int fd, AioContext *ctx)
 {
     memset(conn, 0, sizeof(*conn));

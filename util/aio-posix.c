@@ -1,11 +1,11 @@
 /*
  * aio-posix.c: fd handlers on epoll and the aio_poll() dispatch loop.
  *
- * One iteration: flush queued io_uring SQEs, wait in epoll_wait() (no wait
- * if a BH is pending, a completion is ready or the poll is non-blocking;
- * otherwise up to the next timer), then dispatch fd handlers, io_uring
- * completions, bottom halves and expired timers.  Handlers are
- * level-triggered.  aio_poll() may be nested from callbacks (never from a
+ * One iteration: flush queued io_uring SQEs, wait in epoll (no wait if a BH
+ * is pending, a completion is ready or the poll is non-blocking; otherwise
+ * up to the next timer, to the nanosecond with epoll_pwait2() where the
+ * kernel has it), then dispatch fd handlers, io_uring completions, bottom
+ * halves and expired timers.  Handlers are level-triggered.  aio_poll() may be nested from callbacks (never from a
  * coroutine): a handler removed while the list is being walked is only
  * freed once the outermost walk is over.
  */
@@ -27,8 +27,24 @@ struct AioHandler {
     bool deleted;
 };
 
+#if CONFIG_EPOLL_PWAIT2
+/*
+ * Set once epoll_pwait2() turned out not to exist (kernel < 5.11,
+ * seccomp), or from the start with BLOCKD_NO_EPOLL_PWAIT2=1 in the
+ * environment (to test and measure the millisecond fallback).
+ */
+static bool aio_no_epoll_pwait2;
+#endif
+
 bool aio_epoll_init(AioContext *ctx, Error **errp)
 {
+#if CONFIG_EPOLL_PWAIT2
+    const char *off = getenv("BLOCKD_NO_EPOLL_PWAIT2");
+
+    if (off && *off && strcmp(off, "0") != 0) {
+        __atomic_store_n(&aio_no_epoll_pwait2, true, __ATOMIC_RELAXED);
+    }
+#endif
     ctx->epollfd = epoll_create1(EPOLL_CLOEXEC);
     if (ctx->epollfd < 0) {
         error_setg_errno(errp, errno, "Failed to create epoll instance");
@@ -121,19 +137,51 @@ void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
     h->opaque = opaque;
 }
 
-/* Milliseconds for epoll_wait(), rounded up so that timers are due on wake-up. */
-static int aio_compute_timeout_ms(AioContext *ctx, bool blocking)
+/*
+ * How long aio_poll() may sleep, in nanoseconds: 0 if something is ready
+ * or the poll is non-blocking, -1 (forever) without timers, else until the
+ * first timer is due.
+ */
+static int64_t aio_compute_timeout_ns(AioContext *ctx, bool blocking)
 {
-    int64_t ns;
-
     if (!blocking || aio_bh_pending(ctx) || luring_completions_ready(ctx)) {
         return 0;
     }
-    ns = aio_timers_deadline_ns(ctx);
-    if (ns < 0) {
-        return -1;
+    return aio_timers_deadline_ns(ctx);
+}
+
+/*
+ * Wait for events for up to timeout_ns (-1: forever).  Timers need the
+ * nanosecond timeout of epoll_pwait2(): with epoll_wait()'s milliseconds a
+ * 1 us sleep would take 1 ms.  The fallback rounds up, so that a timer is
+ * due when the wait ends and the loop never spins on a timeout of 0.
+ */
+static int aio_epoll_wait(AioContext *ctx, struct epoll_event *events,
+                          int64_t timeout_ns)
+{
+    int timeout_ms;
+
+#if CONFIG_EPOLL_PWAIT2
+    if (timeout_ns > 0 &&
+        !__atomic_load_n(&aio_no_epoll_pwait2, __ATOMIC_RELAXED)) {
+        struct timespec ts = {
+            .tv_sec = timeout_ns / NANOSECONDS_PER_SECOND,
+            .tv_nsec = timeout_ns % NANOSECONDS_PER_SECOND,
+        };
+        int n = epoll_pwait2(ctx->epollfd, events, AIO_MAX_EVENTS, &ts, NULL);
+
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM)) {
+            return n;
+        }
+        __atomic_store_n(&aio_no_epoll_pwait2, true, __ATOMIC_RELAXED);
     }
-    return (int)MIN(DIV_ROUND_UP(ns, SCALE_MS), INT_MAX);
+#endif
+    if (timeout_ns < 0) {
+        timeout_ms = -1;
+    } else {
+        timeout_ms = (int)MIN(DIV_ROUND_UP(timeout_ns, SCALE_MS), INT_MAX);
+    }
+    return epoll_wait(ctx->epollfd, events, AIO_MAX_EVENTS, timeout_ms);
 }
 
 static bool aio_dispatch_handler(AioContext *ctx, AioHandler *h, uint32_t revents)
@@ -181,7 +229,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
 {
     struct epoll_event events[AIO_MAX_EVENTS];
     bool progress = false;
-    int timeout;
+    int64_t timeout_ns;
     int n;
 
     /* A coroutine must yield instead; polling would run it recursively. */
@@ -196,13 +244,13 @@ bool aio_poll(AioContext *ctx, bool blocking)
         /* Pairs with aio_notify(): see the BH or get the eventfd write. */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
-    timeout = aio_compute_timeout_ms(ctx, blocking);
-    n = epoll_wait(ctx->epollfd, events, AIO_MAX_EVENTS, timeout);
+    timeout_ns = aio_compute_timeout_ns(ctx, blocking);
+    n = aio_epoll_wait(ctx, events, timeout_ns);
     if (blocking) {
         __atomic_fetch_sub(&ctx->notify_me, 1, __ATOMIC_SEQ_CST);
     }
     if (n < 0 && errno != EINTR) {
-        error_report("epoll_wait failed: %s", strerror(errno));
+        error_report("epoll wait failed: %s", strerror(errno));
         abort();
     }
 

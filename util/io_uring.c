@@ -140,14 +140,31 @@ void luring_drain_eventfd(AioContext *ctx)
     (void)r;
 }
 
+/*
+ * Completions that did not fit in the completion ring wait in the kernel,
+ * which sets IORING_SQ_CQ_OVERFLOW; they signal no new event, so the loop
+ * must not block while this flag is up.
+ */
+static bool luring_cq_overflowed(LuringState *s)
+{
+    return __atomic_load_n(s->ring.sq.kflags, __ATOMIC_ACQUIRE) &
+           IORING_SQ_CQ_OVERFLOW;
+}
+
 bool luring_completions_ready(AioContext *ctx)
 {
-    return ctx->uring.ok && io_uring_cq_ready(&ctx->uring.ring) > 0;
+    LuringState *s = &ctx->uring;
+
+    return s->ok &&
+           (io_uring_cq_ready(&s->ring) > 0 || luring_cq_overflowed(s));
 }
 
 /*
  * Each CQE is marked seen before its callback runs, so a callback may
- * submit new requests or call aio_poll() (which reaps the rest).
+ * submit new requests or call aio_poll() (which reaps the rest).  Once the
+ * ring is empty, io_uring_peek_cqe() moves completions the kernel kept
+ * aside on overflow into the ring (one system call, only when the kernel
+ * flagged an overflow).
  */
 bool luring_process_completions(AioContext *ctx)
 {
@@ -158,7 +175,7 @@ bool luring_process_completions(AioContext *ctx)
     if (!s->ok) {
         return false;
     }
-    while (io_uring_cq_ready(&s->ring) > 0 &&
+    while ((io_uring_cq_ready(&s->ring) > 0 || luring_cq_overflowed(s)) &&
            io_uring_peek_cqe(&s->ring, &cqe) == 0 && cqe) {
         AioUringRequest *req = io_uring_cqe_get_data(cqe);
         int res = cqe->res;

@@ -10,7 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-static bool unix_fill_addr(struct sockaddr_un *un, const char *path, Error **errp)
+bool unix_fill_addr(struct sockaddr_un *un, const char *path, Error **errp)
 {
     memset(un, 0, sizeof(*un));
     un->sun_family = AF_UNIX;
@@ -73,8 +73,8 @@ int unix_listen(const char *path, int backlog, Error **errp)
     return fd;
 }
 
-static struct addrinfo *inet_resolve(const char *host, const char *port,
-                                     bool passive, Error **errp)
+struct addrinfo *inet_resolve(const char *host, const char *port,
+                              bool passive, Error **errp)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC,
@@ -180,6 +180,39 @@ int inet_connect(const char *host, const char *port, Error **errp)
     }
     qemu_socket_set_nodelay(fd);
     return fd;
+}
+
+int socket_connect_start(const struct sockaddr *sa, socklen_t len, int *fdp)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int ret;
+
+    *fdp = -1;
+    if (fd < 0) {
+        return -errno;
+    }
+    ret = RETRY_ON_EINTR(connect(fd, sa, len));
+    if (ret < 0 && errno != EINPROGRESS) {
+        ret = -errno;
+        close(fd);
+        return ret;
+    }
+    if (sa->sa_family != AF_UNIX) {
+        qemu_socket_set_nodelay(fd);
+    }
+    *fdp = fd;
+    return ret < 0 ? -EINPROGRESS : 0;
+}
+
+int socket_connect_finish(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        return -errno;
+    }
+    return -err;
 }
 
 int socket_accept_nonblock(int listen_fd)

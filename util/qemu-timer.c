@@ -137,12 +137,19 @@ int64_t aio_timers_deadline_ns(AioContext *ctx)
 {
     GSequenceIter *iter = g_sequence_get_begin_iter(ctx->timers);
     QEMUTimer *t;
+    int64_t remaining;
 
     if (g_sequence_iter_is_end(iter)) {
         return -1;
     }
     t = g_sequence_get(iter);
-    return MAX(t->expire_ns - qemu_clock_get_ns(), 0);
+    /*
+     * Read the clock once: with MAX(t->expire_ns - qemu_clock_get_ns(), 0)
+     * a deadline passing between two reads made the result negative, which
+     * callers take for "no timer" and block forever.
+     */
+    remaining = t->expire_ns - qemu_clock_get_ns();
+    return remaining > 0 ? remaining : 0;
 }
 
 /*

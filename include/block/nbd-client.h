@@ -31,6 +31,30 @@ typedef struct NBDClientSocket {
 /* Connect to a SocketAddress (inet or unix); the socket is non-blocking. */
 NBDClientSocket *nbd_sock_connect(SocketAddress *addr, AioContext *ctx,
                                   Error **errp);
+
+/*
+ * One attempt to set up a connection, which someone else (a timer, the
+ * node being closed) may cancel at any point: nbd_connect_cancel() makes
+ * the connect and the handshake on attempt->sock fail at once.  Name
+ * resolution runs in the thread pool and is waited for (getaddrinfo()
+ * cannot be interrupted).
+ */
+typedef struct NBDConnectAttempt {
+    NBDClientSocket *sock;      /* the socket being set up, NULL if none */
+    bool cancelled;
+    QemuCoSleep backoff;        /* retrying a UNIX listener with a full backlog */
+} NBDConnectAttempt;
+
+/*
+ * Connect to addr without blocking the event loop: yields until connected
+ * (the socket is then attempt->sock as well), failed, or cancelled
+ * (-ECANCELED).  -ECONNREFUSED for every failure to reach the server.
+ */
+int coroutine_fn nbd_sock_co_connect(SocketAddress *addr, AioContext *ctx,
+                                     NBDConnectAttempt *attempt,
+                                     NBDClientSocket **psock, Error **errp);
+/* Cancel the attempt (any context; it may already be over). */
+void nbd_connect_cancel(NBDConnectAttempt *attempt);
 /* Wrap a connected fd (takes ownership; made non-blocking). */
 NBDClientSocket *nbd_sock_new(int fd, AioContext *ctx);
 /* Stop all I/O: waiting and future reads/writes fail with -ESHUTDOWN. */

@@ -218,6 +218,11 @@ int coroutine_fn nbd_conn_drop(NBDConn *conn, size_t len);
 /* Write all of iov (modified while writing): 0 or -errno. */
 int coroutine_fn nbd_conn_writev(NBDConn *conn, struct iovec *iov, int niov);
 int coroutine_fn nbd_conn_write(NBDConn *conn, const void *buf, size_t len);
+/*
+ * Yield until the fd is writable (or reports an error or hang-up), e.g. a
+ * connect() in progress: 0, or -ESHUTDOWN after nbd_conn_shutdown().
+ */
+int coroutine_fn nbd_conn_wait_writable(NBDConn *conn);
 /* Bytes already buffered (a request may be parsed without waiting). */
 static inline size_t nbd_conn_buffered(NBDConn *conn)
 {

@@ -464,6 +464,143 @@ static void test_connect_refused(void)
     error_free(err);
 }
 
+/* ---- connecting from a coroutine (nbd_sock_co_connect) ---- */
+
+typedef struct ConnectCo {
+    SocketAddress *addr;
+    NBDConnectAttempt attempt;
+    NBDClientSocket *sock;
+    Error *err;
+    int ret;
+    bool done;
+} ConnectCo;
+
+static void coroutine_fn connect_entry(void *opaque)
+{
+    ConnectCo *c = opaque;
+
+    c->ret = nbd_sock_co_connect(c->addr, ctx, &c->attempt, &c->sock, &c->err);
+    c->done = true;
+}
+
+static void connect_start(ConnectCo *c, SocketAddress *addr)
+{
+    *c = (ConnectCo) { .addr = addr };
+    qemu_coroutine_enter(qemu_coroutine_create(connect_entry, c));
+}
+
+static char *test_sock_path(const char *name)
+{
+    return g_strdup_printf("%s/blockd-test-nbd-client-%d-%s.sock",
+                           g_get_tmp_dir(), (int)getpid(), name);
+}
+
+static void test_co_connect_unix(void)
+{
+    g_autofree char *path = test_sock_path("ok");
+    SocketAddress addr = { .type = SOCKET_ADDRESS_TYPE_UNIX };
+    int lfd = unix_listen(path, 1, &error_abort);
+    ConnectCo c;
+    int fd;
+
+    addr.u.q_unix.path = path;
+    connect_start(&c, &addr);
+    AIO_POLL_WHILE(ctx, !c.done);
+    g_assert_cmpint(c.ret, ==, 0);
+    g_assert_null(c.err);
+    g_assert_nonnull(c.sock);
+    g_assert_true(c.attempt.sock == c.sock);
+    fd = socket_accept_nonblock(lfd);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    nbd_sock_free(c.sock);
+    close(lfd);
+    unlink(path);
+}
+
+static void test_co_connect_refused(void)
+{
+    SocketAddress addr = { .type = SOCKET_ADDRESS_TYPE_UNIX };
+    ConnectCo c;
+
+    addr.u.q_unix.path = (char *)"/nonexistent/nbd.sock";
+    connect_start(&c, &addr);
+    AIO_POLL_WHILE(ctx, !c.done);
+    g_assert_cmpint(c.ret, ==, -ECONNREFUSED);
+    g_assert_null(c.sock);
+    g_assert_cmpstr(error_get_pretty(c.err), ==,
+                    "Failed to connect to '/nonexistent/nbd.sock': "
+                    "No such file or directory");
+    error_free(c.err);
+}
+
+/* A TCP listener whose accept queue is full: new connects stay pending. */
+static void test_co_connect_cancel_tcp(void)
+{
+    SocketAddress addr = { .type = SOCKET_ADDRESS_TYPE_INET };
+    int lfd = inet_listen("127.0.0.1", "0", 0, &error_abort);
+    g_autofree char *port = g_strdup_printf("%d", inet_socket_port(lfd));
+    int filler = inet_connect("127.0.0.1", port, &error_abort);
+    ConnectCo c;
+
+    addr.u.inet.host = (char *)"127.0.0.1";
+    addr.u.inet.port = port;
+    connect_start(&c, &addr);
+    /* Name resolution in the thread pool, then connect() in progress */
+    AIO_POLL_WHILE(ctx, !c.done && !c.attempt.sock);
+    g_assert_false(c.done);
+    /* Nothing completes it: the loop stays free and the attempt pending */
+    g_assert_false(aio_poll(ctx, false));
+    g_assert_false(c.done);
+
+    nbd_connect_cancel(&c.attempt);
+    AIO_POLL_WHILE(ctx, !c.done);
+    g_assert_cmpint(c.ret, ==, -ECANCELED);
+    g_assert_null(c.sock);
+    g_assert_cmpstr(error_get_pretty(c.err), ==, "Connection attempt cancelled");
+    error_free(c.err);
+    close(filler);
+    close(lfd);
+}
+
+/* A UNIX listener with a full backlog refuses with EAGAIN: retried. */
+static void test_co_connect_cancel_unix_backlog(void)
+{
+    g_autofree char *path = test_sock_path("full");
+    SocketAddress addr = { .type = SOCKET_ADDRESS_TYPE_UNIX };
+    int lfd = unix_listen(path, 0, &error_abort);
+    int filler = unix_connect(path, &error_abort);
+    ConnectCo c;
+    int i;
+
+    addr.u.q_unix.path = path;
+    connect_start(&c, &addr);
+    for (i = 0; i < 5; i++) {
+        aio_poll(ctx, true);    /* one backoff pause each */
+        g_assert_false(c.done);
+    }
+    g_assert_null(c.attempt.sock);
+
+    /* Room in the backlog: the next retry connects */
+    close(socket_accept_nonblock(lfd));
+    AIO_POLL_WHILE(ctx, !c.done);
+    g_assert_cmpint(c.ret, ==, 0);
+    nbd_sock_free(c.sock);
+
+    /* Full again, and cancelled while pausing */
+    connect_start(&c, &addr);
+    aio_poll(ctx, true);
+    g_assert_false(c.done);
+    nbd_connect_cancel(&c.attempt);
+    AIO_POLL_WHILE(ctx, !c.done);
+    g_assert_cmpint(c.ret, ==, -ECANCELED);
+    error_free(c.err);
+
+    close(filler);
+    close(lfd);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -479,5 +616,11 @@ int main(int argc, char **argv)
     g_test_add_func("/nbd-client/bad-magic", test_bad_magic);
     g_test_add_func("/nbd-client/connect-refused", test_connect_refused);
     g_test_add_func("/nbd-client/nbdkit", test_nbdkit);
+    g_test_add_func("/nbd-client/co-connect/unix", test_co_connect_unix);
+    g_test_add_func("/nbd-client/co-connect/refused", test_co_connect_refused);
+    g_test_add_func("/nbd-client/co-connect/cancel-tcp",
+                    test_co_connect_cancel_tcp);
+    g_test_add_func("/nbd-client/co-connect/cancel-unix-backlog",
+                    test_co_connect_cancel_unix_backlog);
     return g_test_run();
 }
