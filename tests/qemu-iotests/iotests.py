@@ -56,7 +56,7 @@ SOCK_DIR = _scratch_dir('SOCK_DIR', 'iotests-sock-')
 
 # Default wait for anything the daemon should do promptly.  Generous: the
 # machine is shared and noisy.
-DEFAULT_TIMEOUT = float(os.environ.get('IOTESTS_TIMEOUT', '30'))
+DEFAULT_TIMEOUT = float(os.environ.get('IOTESTS_TIMEOUT', '60'))
 
 
 class Skip(Exception):
