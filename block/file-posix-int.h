@@ -68,31 +68,6 @@ int coroutine_fn file_pool_co_copy_range(int src_fd, int64_t src_offset,
                                          int dst_fd, int64_t dst_offset,
                                          int64_t bytes);
 
-/* ---- file-posix-wb.c: write-behind for streaming buffered writes ---- */
-
-/* Start writeback after this many bytes were written (one kick at a time) */
-#define FILE_WB_BYTES   (8 << 20)
-
-typedef struct FileWriteBehind {
-    unsigned users;             /* bdrv_write_behind(on) callers */
-    int64_t start, end;         /* written since the last kick */
-    bool busy;                  /* a kick is running */
-} FileWriteBehind;
-
-/* One more (on) or one fewer (off) user; off never goes below zero */
-void file_wb_enable(FileWriteBehind *wb, bool on);
-/*
- * Note a completed buffered write of [offset, offset + bytes).  True when
- * writeback of [*start, *start + *len) should start now; the caller then
- * runs file_pool_co_start_writeback() and calls file_wb_done().
- */
-bool file_wb_note(FileWriteBehind *wb, int64_t offset, int64_t bytes,
-                  int64_t *start, int64_t *len);
-void file_wb_done(FileWriteBehind *wb);
-/* sync_file_range(SYNC_FILE_RANGE_WRITE) on a worker: 0 or -errno */
-int coroutine_fn file_pool_co_start_writeback(int fd, int64_t offset,
-                                              int64_t len);
-
 /* ---- file-posix-lock.c: QEMU-compatible image locking ---- */
 
 /* Byte offsets QEMU locks (one byte per permission bit). */

@@ -54,7 +54,6 @@ typedef struct BDRVRawState {
     bool page_cache_inconsistent;   /* a flush failed: fail all later ones */
     bool drop_cache;
     bool check_cache_dropped;
-    FileWriteBehind wb;         /* file-posix-wb.c */
 } BDRVRawState;
 
 BlockDriver bdrv_file;
@@ -574,66 +573,11 @@ static int coroutine_fn raw_co_preadv(BlockDriverState *bs, int64_t offset,
     return raw_co_prw(bs, offset, bytes, qiov, FILE_AIO_READ, flags);
 }
 
-/* ---- write-behind (file-posix-wb.c) ---- */
-
-typedef struct RawWbKick {
-    BlockDriverState *bs;
-    int64_t offset;
-    int64_t len;
-} RawWbKick;
-
-/* Runs beside the requests; drains wait for it through bs->in_flight */
-static void coroutine_fn raw_wb_kick_co(void *opaque)
-{
-    RawWbKick *k = opaque;
-    BDRVRawState *s = k->bs->opaque;
-
-    /* Errors show up at the next flush, which reports them */
-    if (s->fd >= 0) {
-        file_pool_co_start_writeback(s->fd, k->offset, k->len);
-    }
-    file_wb_done(&s->wb);
-    bdrv_dec_in_flight(k->bs);
-    g_free(k);
-}
-
-static void raw_wb_note_write(BlockDriverState *bs, int64_t offset,
-                              int64_t bytes)
-{
-    BDRVRawState *s = bs->opaque;
-    RawWbKick *k;
-    int64_t start, len;
-
-    if (s->needs_alignment || !file_wb_note(&s->wb, offset, bytes, &start,
-                                            &len)) {
-        return;
-    }
-    k = g_new(RawWbKick, 1);
-    k->bs = bs;
-    k->offset = start;
-    k->len = len;
-    bdrv_inc_in_flight(bs);
-    aio_co_schedule(qemu_coroutine_get_aio_context(qemu_coroutine_self()),
-                    qemu_coroutine_create(raw_wb_kick_co, k));
-}
-
-static void raw_write_behind(BlockDriverState *bs, bool on)
-{
-    BDRVRawState *s = bs->opaque;
-
-    file_wb_enable(&s->wb, on);
-}
-
 static int coroutine_fn raw_co_pwritev(BlockDriverState *bs, int64_t offset,
                                        int64_t bytes, QEMUIOVector *qiov,
                                        BdrvRequestFlags flags)
 {
-    int ret = raw_co_prw(bs, offset, bytes, qiov, FILE_AIO_WRITE, flags);
-
-    if (ret == 0) {
-        raw_wb_note_write(bs, offset, bytes);
-    }
-    return ret;
+    return raw_co_prw(bs, offset, bytes, qiov, FILE_AIO_WRITE, flags);
 }
 
 /* ---- flush ---- */
@@ -1387,7 +1331,6 @@ BlockDriver bdrv_file = {
     .bdrv_co_pwrite_zeroes = raw_co_pwrite_zeroes,
     .bdrv_co_pdiscard = raw_co_pdiscard,
     .bdrv_co_flush_to_disk = raw_co_flush_to_disk,
-    .bdrv_write_behind = raw_write_behind,
     .bdrv_co_block_status = raw_co_block_status,
     .bdrv_co_copy_range_from = raw_co_copy_range_from,
     .bdrv_co_copy_range_to = raw_co_copy_range_to,
@@ -1421,7 +1364,6 @@ BlockDriver bdrv_host_device = {
     .bdrv_co_pwrite_zeroes = raw_co_pwrite_zeroes,
     .bdrv_co_pdiscard = raw_co_pdiscard,
     .bdrv_co_flush_to_disk = raw_co_flush_to_disk,
-    .bdrv_write_behind = raw_write_behind,
     .bdrv_co_block_status = raw_co_block_status,
     .bdrv_co_copy_range_from = raw_co_copy_range_from,
     .bdrv_co_copy_range_to = raw_co_copy_range_to,

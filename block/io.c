@@ -45,27 +45,6 @@ void bdrv_dec_in_flight(BlockDriverState *bs)
     bdrv_wakeup(bs);
 }
 
-/* ---- hints ---- */
-
-void bdrv_write_behind(BlockDriverState *bs, bool on)
-{
-    GList *l;
-
-    if (!bs || !bs->drv) {
-        return;
-    }
-    if (bs->drv->bdrv_write_behind) {
-        bs->drv->bdrv_write_behind(bs, on);
-    }
-    for (l = bs->children; l; l = l->next) {
-        BdrvChild *c = l->data;
-
-        if ((c->role & BDRV_CHILD_DATA) && !(c->role & BDRV_CHILD_COW)) {
-            bdrv_write_behind(c->bs, on);
-        }
-    }
-}
-
 /* ---- length ---- */
 
 int64_t coroutine_mixed_fn bdrv_getlength(BlockDriverState *bs)

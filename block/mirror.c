@@ -472,7 +472,6 @@ static bool coroutine_fn mirror_idle_step(MirrorBlockJob *s, int *ret)
 static int coroutine_fn mirror_run(Job *job, Error **errp)
 {
     MirrorBlockJob *s = to_mirror(job);
-    BlockDriverState *target_bs;
     int64_t target_length;
     int ret = 0;
 
@@ -492,9 +491,6 @@ static int coroutine_fn mirror_run(Job *job, Error **errp)
         return -EINVAL;
     }
     job_progress_set_remaining(job, s->bdev_length);
-    /* The target is written as a stream: let its disk start early */
-    target_bs = blk_bs(s->target);
-    bdrv_write_behind(target_bs, true);
 
     ret = mirror_dirty_init(s);
     if (ret < 0 || job_is_cancelled(job)) {
@@ -534,7 +530,6 @@ static int coroutine_fn mirror_run(Job *job, Error **errp)
 
 immediate_exit:
     mirror_wait_for_all(s);
-    bdrv_write_behind(target_bs, false);
     if (ret == 0 && s->ret < 0) {
         ret = s->ret;
     }

@@ -163,13 +163,6 @@ int coroutine_fn bdrv_co_pwrite_zeroes(BdrvChild *child, int64_t offset, int64_t
                                        BdrvRequestFlags flags);
 int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset, int64_t bytes);
 int coroutine_fn bdrv_co_flush(BlockDriverState *bs);
-/*
- * A long stream of writes is coming to bs (a job's target): drivers that
- * buffer writes in the page cache start writeback as data arrives (on) or
- * go back to their default (off).  Applies to bs and the nodes holding its
- * data (not backing files); calls nest.  Only a performance hint.
- */
-void bdrv_write_behind(BlockDriverState *bs, bool on);
 int coroutine_fn bdrv_co_copy_range(BdrvChild *src, int64_t src_offset,
                                     BdrvChild *dst, int64_t dst_offset,
                                     int64_t bytes, BdrvRequestFlags read_flags,

@@ -115,11 +115,6 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs, int64_t offset,
                                          int64_t bytes);
     int coroutine_fn (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
-    /*
-     * Streaming-writer hint (counted on/off): start writeback of buffered
-     * writes early instead of leaving it all to the next flush.
-     */
-    void (*bdrv_write_behind)(BlockDriverState *bs, bool on);
     int coroutine_fn (*bdrv_co_flush_to_os)(BlockDriverState *bs);
     int coroutine_fn (*bdrv_co_flush)(BlockDriverState *bs);  /* replaces both */
     int coroutine_fn (*bdrv_co_block_status)(BlockDriverState *bs, bool want_zero,
