@@ -440,7 +440,9 @@ static bool coroutine_fn mirror_idle_step(MirrorBlockJob *s, int *ret)
         s->synced = true;
         job_transition_to_ready(job);
     }
-    if (s->copy_mode == MIRROR_COPY_MODE_WRITE_BLOCKING) {
+    /* Not if a guest write dirtied the bitmap during the flush */
+    if (s->copy_mode == MIRROR_COPY_MODE_WRITE_BLOCKING &&
+        !bdrv_get_dirty_count(s->dirty_bitmap)) {
         s->actively_synced = true;
     }
     if (!s->should_complete && !job_cancel_requested(job)) {
