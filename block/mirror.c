@@ -428,16 +428,21 @@ static bool coroutine_fn mirror_idle_step(MirrorBlockJob *s, int *ret)
     int64_t cnt;
 
     if (!s->synced) {
+        /*
+         * Everything dirty so far was copied: once that is on disk, READY
+         * (as QEMU).  Guest writes that land during the flush are copied
+         * after it; waiting for a flush with none would never end under a
+         * steady guest load.
+         */
         if (!mirror_flush(s, ret)) {
             return true;
-        }
-        if (bdrv_get_dirty_count(s->dirty_bitmap) || s->in_flight) {
-            return false;
         }
         s->synced = true;
         job_transition_to_ready(job);
     }
-    if (s->copy_mode == MIRROR_COPY_MODE_WRITE_BLOCKING) {
+    /* Not if a guest write dirtied the bitmap during the flush */
+    if (s->copy_mode == MIRROR_COPY_MODE_WRITE_BLOCKING &&
+        !bdrv_get_dirty_count(s->dirty_bitmap)) {
         s->actively_synced = true;
     }
     if (!s->should_complete && !job_cancel_requested(job)) {
