@@ -619,11 +619,7 @@ static int backup_attach_target_backing(BackupArgs *a, Error **errp)
     if (!a->target_backing) {
         return 0;
     }
-    if (a->target->backing) {
-        bdrv_unref_child(a->target, a->target->backing);
-    }
-    if (!bdrv_attach_child(a->target, a->target_backing, "backing",
-                           &child_of_bds, BDRV_CHILD_COW, errp)) {
+    if (!bdrv_set_backing_hd(a->target, a->target_backing, errp)) {
         return -EINVAL;
     }
     trace_backup_target_backing(a->target, a->target_backing);

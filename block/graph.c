@@ -828,6 +828,49 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
     bdrv_unref(child_bs);
 }
 
+/*
+ * Whether bdrv_replace_node(c->bs, to) may move the link c to `to`: not
+ * when c belongs to `to` or to any node below it (QEMU's
+ * should_update_child()).  Moving such a link would make `to` reach
+ * itself: e.g. a filter inserted above a node that is its own child, or a
+ * target whose backing node is the replaced node.  The whole subtree is
+ * walked breadth first, each node once.
+ */
+static bool bdrv_should_update_child(BdrvChild *c, BlockDriverState *to)
+{
+    GHashTable *seen = g_hash_table_new(NULL, NULL);
+    GQueue queue = G_QUEUE_INIT;
+    bool update = true;
+
+    g_hash_table_add(seen, to);
+    g_queue_push_tail(&queue, to);
+    while (update && !g_queue_is_empty(&queue)) {
+        BlockDriverState *v = g_queue_pop_head(&queue);
+        GList *l;
+
+        for (l = v->children; l; l = l->next) {
+            BdrvChild *c2 = l->data;
+
+            if (c2 == c) {
+                update = false;
+                break;
+            }
+            if (!g_hash_table_contains(seen, c2->bs)) {
+                g_hash_table_add(seen, c2->bs);
+                g_queue_push_tail(&queue, c2->bs);
+            }
+        }
+    }
+    g_queue_clear(&queue);
+    g_hash_table_destroy(seen);
+    return update;
+}
+
+/*
+ * Links that `to` reaches through stay where they are (skipped silently,
+ * as QEMU's bdrv_replace_node() does); a frozen link that would move
+ * refuses the whole replacement.
+ */
 bool bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
                        Error **errp)
 {
@@ -838,20 +881,19 @@ bool bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
     if (from == to) {
         return true;
     }
-    /* Parents that `to` itself reaches through must stay (no loops) */
     parents = g_list_copy(from->parents);
     for (l = parents; l; l = l->next) {
         BdrvChild *c = l->data;
 
+        if (!bdrv_should_update_child(c, to)) {
+            continue;
+        }
         if (c->frozen) {
             error_setg(errp, "Cannot change '%s' link to '%s'", c->name,
                        bdrv_get_node_name(from));
             g_list_free(moved);
             g_list_free(parents);
             return false;
-        }
-        if (c->klass->parent_is_bds && c->opaque == to) {
-            continue;
         }
         moved = g_list_append(moved, c);
     }

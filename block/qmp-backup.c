@@ -162,11 +162,15 @@ BlockJob *drive_backup_job_create_from_qmp(DriveBackup *opts, JobTxn *txn,
     if (!target) {
         return NULL;
     }
-    /* Before the job exists, as QEMU's bdrv_set_backing_hd() */
-    if (opts->sync == MIRROR_SYNC_MODE_NONE && !target->drv->supports_backing) {
-        error_setg(errp, "Driver '%s' of node '%s' does not support backing "
-                   "files", bdrv_get_format_name(target),
-                   bdrv_get_node_name(target));
+    /*
+     * sync=none: refuse a target without backing files before the job
+     * exists, as QEMU's bdrv_set_backing_hd(target, source) does.  The
+     * target was opened without a backing node, so setting none changes
+     * nothing but checks the driver; the job attaches the source once its
+     * filter is in place (block/backup.c).
+     */
+    if (opts->sync == MIRROR_SYNC_MODE_NONE &&
+        !bdrv_set_backing_hd(target, NULL, errp)) {
         bdrv_unref(target);
         return NULL;
     }

@@ -1,7 +1,9 @@
 /*
  * qmp-blockdev.c: QMP handlers of the block graph: blockdev-add,
- * blockdev-del, blockdev-set-active and query-named-block-nodes (BlockDeviceInfo in QEMU's
- * shape).  --blockdev on the command line goes through qmp_blockdev_add().
+ * blockdev-del, blockdev-set-active and query-named-block-nodes
+ * (BlockDeviceInfo in QEMU's shape, every node including jobs' implicit
+ * filters).  --blockdev on the command line goes through
+ * qmp_blockdev_add().
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
@@ -65,7 +67,8 @@ void qmp_blockdev_set_active(const char *node_name, bool active, Error **errp)
     }
 }
 
-static ImageInfo *bdrv_query_image_info(BlockDriverState *bs, bool flat)
+/* ImageInfo of bs alone; its backing-image is filled in by the caller */
+static ImageInfo *bdrv_query_image_info(BlockDriverState *bs)
 {
     ImageInfo *info = g_new0(ImageInfo, 1);
     BlockDriverInfo bdi;
@@ -103,32 +106,48 @@ static ImageInfo *bdrv_query_image_info(BlockDriverState *bs, bool flat)
     }
     if (bs->backing) {
         info->full_backing_filename = g_strdup(bs->backing->bs->filename);
-        if (!flat) {
-            info->backing_image = bdrv_query_image_info(bs->backing->bs, false);
-        }
     }
     return info;
+}
+
+/*
+ * info->image and, unless flat, the chain below it as QEMU builds it: each
+ * backing-image is the next node's ImageInfo, following the filtered child
+ * of a filter (a job's mirror_top or copy-before-write) as well as a
+ * backing child, and backing_file_depth counts those steps (0 when flat).
+ */
+static void bdrv_query_image_chain(BlockDeviceInfo *info, BlockDriverState *bs,
+                                   bool flat)
+{
+    ImageInfo **p_image = &info->image;
+
+    info->backing_file_depth = 0;
+    for (;;) {
+        *p_image = bdrv_query_image_info(bs);
+        if (flat || !bs->drv || !bdrv_filter_or_cow_bs(bs)) {
+            break;
+        }
+        info->backing_file_depth++;
+        bs = bdrv_filter_or_cow_bs(bs);
+        p_image = &(*p_image)->backing_image;
+    }
 }
 
 static BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat)
 {
     BlockDeviceInfo *info = g_new0(BlockDeviceInfo, 1);
-    BlockDriverState *p;
+    BlockDriverState *backing = bdrv_cow_bs(bs);
 
     info->file = g_strdup(bs->filename);
     info->node_name = g_strdup(bs->node_name);
     info->ro = bdrv_is_read_only(bs);
     info->drv = g_strdup(bdrv_get_format_name(bs));
-    if (bs->backing) {
-        info->backing_file = g_strdup(bs->backing->bs->filename);
-    }
-    info->backing_file_depth = 0;
-    for (p = bdrv_cow_bs(bs); p; p = bdrv_cow_bs(p)) {
-        info->backing_file_depth++;
+    if (backing) {
+        info->backing_file = g_strdup(backing->filename);
     }
     info->encrypted = false;
     info->detect_zeroes = bs->detect_zeroes;
-    info->image = bdrv_query_image_info(bs, flat);
+    bdrv_query_image_chain(info, bs, flat);
     info->cache = g_new0(BlockdevCacheInfo, 1);
     info->cache->writeback = true;
     info->cache->direct = !!(bs->open_flags & BDRV_O_NOCACHE);
@@ -138,6 +157,10 @@ static BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat)
     return info;
 }
 
+/*
+ * Every node, a job's implicit filters (auto-named #blockNNN) included:
+ * QEMU lists every node that has a node-name, and each node has one.
+ */
 BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
                                                  Error **errp)
 {
@@ -146,12 +169,8 @@ BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
 
     /* Newest first, as QEMU lists them */
     while ((bs = bdrv_next_node(bs))) {
-        BlockDeviceInfoList *e;
+        BlockDeviceInfoList *e = g_new0(BlockDeviceInfoList, 1);
 
-        if (bs->implicit) {
-            continue;
-        }
-        e = g_new0(BlockDeviceInfoList, 1);
         e->value = bdrv_block_device_info(bs, has_flat && flat);
         e->next = list;
         list = e;

@@ -288,7 +288,7 @@ struct BlockDriverState {
     void *opaque;                   /* drv->instance_size bytes of driver state */
     char node_name[32];             /* "" for anonymous nodes */
     char filename[4096];
-    bool implicit;                  /* created by a job (filters); hidden in queries */
+    bool implicit;                  /* a job's auto-named filter */
     bool monitor_owned;             /* created by blockdev-add: blockdev-del may remove it */
     BlockDriverState *inherits_from;    /* the parent that opened it from an inline definition */
     int open_flags;

@@ -802,6 +802,58 @@ static void test_replace_node(void)
     bdrv_unref(b);
 }
 
+/*
+ * bdrv_replace_node() leaves the links of the new node's whole subtree
+ * where they are (QEMU's should_update_child()): here `to` reaches `from`
+ * through `mid`, so moving mid's link would make a loop.  Only the other
+ * parents move; a frozen link inside the subtree does not stop the
+ * replacement, a frozen link that would move does.
+ */
+static void test_replace_node_subtree(void)
+{
+    BlockDriverState *from = open_json("{\"driver\": \"null-co\", "
+                                       "\"node-name\": \"sub-from\"}",
+                                       &error_abort);
+    BlockDriverState *mid = open_json("{\"driver\": \"raw\", \"node-name\": "
+                                      "\"sub-mid\", \"file\": \"sub-from\"}",
+                                      &error_abort);
+    BlockDriverState *to = open_json("{\"driver\": \"raw\", \"node-name\": "
+                                     "\"sub-to\", \"file\": \"sub-mid\"}",
+                                     &error_abort);
+    BlockDriverState *other = open_json("{\"driver\": \"raw\", \"node-name\": "
+                                        "\"sub-other\", \"file\": "
+                                        "\"sub-from\"}", &error_abort);
+    BlockBackend *user = blk_on(from, RW);
+    Error *err = NULL;
+
+    other->file->frozen = true;
+    g_assert_false(bdrv_replace_node(from, to, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "Cannot change 'file' link to 'sub-from'");
+    error_free(err);
+    g_assert_true(blk_bs(user) == from);
+    g_assert_true(other->file->bs == from);
+    g_assert_true(mid->file->bs == from);
+    other->file->frozen = false;
+
+    mid->file->frozen = true;
+    g_assert_true(bdrv_replace_node(from, to, &error_abort));
+    g_assert_true(blk_bs(user) == to);
+    g_assert_true(other->file->bs == to);
+    g_assert_true(mid->file->bs == from);       /* no loop */
+    g_assert_true(to->file->bs == mid);
+    g_assert_cmpint(g_list_length(from->parents), ==, 1);
+    mid->file->frozen = false;
+    /* a write goes down to, mid, from (a loop would never end) */
+    g_assert_cmpint(blk_pwrite_zeroes(user, 0, 4096, 0), ==, 0);
+
+    blk_unref(user);
+    bdrv_unref(other);
+    bdrv_unref(to);
+    bdrv_unref(mid);
+    bdrv_unref(from);
+}
+
 static void test_truncate(void)
 {
     BlockDriverState *bs = open_json("{\"driver\": \"raw\", \"node-name\": "
@@ -891,6 +943,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/graph/perm-propagation", test_perm_propagation);
     g_test_add_func("/block/graph/node-names", test_node_names);
     g_test_add_func("/block/graph/replace-node", test_replace_node);
+    g_test_add_func("/block/graph/replace-node-subtree",
+                    test_replace_node_subtree);
     g_test_add_func("/block/io/truncate", test_truncate);
     g_test_add_func("/block/graph/close-in-coroutine", test_close_in_coroutine);
     return g_test_run();
