@@ -103,6 +103,7 @@ static bool child_job_drained_poll(BdrvChild *c)
 
 static const BdrvChildClass child_job = {
     .parent_is_bds = false,
+    .stay_at_node = true,
     .get_parent_desc = child_job_get_parent_desc,
     .drained_begin = child_job_drained_begin,
     .drained_end = child_job_drained_end,

@@ -829,19 +829,24 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
 }
 
 /*
- * Whether bdrv_replace_node(c->bs, to) may move the link c to `to`: not
- * when c belongs to `to` or to any node below it (QEMU's
- * should_update_child()).  Moving such a link would make `to` reach
+ * Whether bdrv_replace_node(c->bs, to) may move the link c to `to`: not a
+ * link of a class that stays at its node (a job's links to the nodes it
+ * works on), and not when c belongs to `to` or to any node below it
+ * (QEMU's should_update_child()).  Moving such a link would make `to` reach
  * itself: e.g. a filter inserted above a node that is its own child, or a
  * target whose backing node is the replaced node.  The whole subtree is
  * walked breadth first, each node once.
  */
 static bool bdrv_should_update_child(BdrvChild *c, BlockDriverState *to)
 {
-    GHashTable *seen = g_hash_table_new(NULL, NULL);
+    GHashTable *seen;
     GQueue queue = G_QUEUE_INIT;
     bool update = true;
 
+    if (c->klass->stay_at_node) {
+        return false;
+    }
+    seen = g_hash_table_new(NULL, NULL);
     g_hash_table_add(seen, to);
     g_queue_push_tail(&queue, to);
     while (update && !g_queue_is_empty(&queue)) {

@@ -252,6 +252,8 @@ struct BlockDriver {
 
 struct BdrvChildClass {
     bool parent_is_bds;
+    /* bdrv_replace_node() never moves such a link (a job's node links) */
+    bool stay_at_node;
     /* "node 'x'", "block device 'y'", "NBD export 'z'": used in permission errors */
     char *(*get_parent_desc)(BdrvChild *child);
     /* The child node is being drained / drain ended (BlockBackends queue requests) */

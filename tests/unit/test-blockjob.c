@@ -3,8 +3,8 @@
  * test block job driver: creation errors (job id, speed, permissions),
  * busy nodes, drains pausing and resuming the job, error policies
  * (report/ignore/stop/enospc/auto with the I/O status and user resume),
- * set-speed, change, query-block-jobs fields, and the nodes released
- * when the job goes away.
+ * set-speed, change, query-block-jobs fields, the nodes released when
+ * the job goes away, and job links that bdrv_replace_node() leaves alone.
  */
 #include "qemu/osdep.h"
 #include "block/blockjob_int.h"
@@ -284,6 +284,38 @@ static void test_error_action(void)
     bdrv_unref(bs);
 }
 
+/*
+ * bdrv_replace_node() leaves a job's links where they are (QEMU's
+ * stay_at_node for job children): the job keeps working on the node it
+ * was given, while other users move.
+ */
+static void test_links_stay_at_node(void)
+{
+    BlockDriverState *bs = open_null("n0", false);
+    BlockDriverState *target = open_null("t0", false);
+    BlockDriverState *other = open_null("t1", false);
+    TestBJob *s = create("bj", bs, 0, &error_abort);
+    BlockJob *bjob = &s->common;
+    BlockBackend *user = blk_new(BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL);
+
+    g_assert_cmpint(blk_insert_bs(user, target, &error_abort), ==, 0);
+    g_assert_cmpint(block_job_add_bdrv(bjob, "target", target, 0, BLK_PERM_ALL,
+                                       &error_abort), ==, 0);
+    g_assert_true(bdrv_replace_node(target, other, &error_abort));
+    g_assert_true(blk_bs(user) == other);
+    g_assert_true(block_job_has_bdrv(bjob, target));
+    g_assert_false(block_job_has_bdrv(bjob, other));
+    g_assert_cmpint(g_list_length(target->parents), ==, 1);
+
+    blk_unref(user);
+    job_start(&bjob->job);
+    finish(s, bs);
+    g_assert_null(target->parents);
+    bdrv_unref(bs);
+    bdrv_unref(target);
+    bdrv_unref(other);
+}
+
 static void test_blk_released(void)
 {
     BlockDriverState *bs = open_null("n0", false);
@@ -314,5 +346,6 @@ int main(int argc, char **argv)
     g_test_add_func("/blockjob/drain-pauses", test_drain_pauses);
     g_test_add_func("/blockjob/error-action", test_error_action);
     g_test_add_func("/blockjob/blk-released", test_blk_released);
+    g_test_add_func("/blockjob/links-stay-at-node", test_links_stay_at_node);
     return g_test_run();
 }
