@@ -67,6 +67,41 @@ void qmp_blockdev_set_active(const char *node_name, bool active, Error **errp)
     }
 }
 
+/*
+ * QEMU's full-backing-filename: the backing file name of bs's header made
+ * absolute next to the image (the directory of the file under bs), not the
+ * name of the node bs uses as backing now.  NULL where QEMU has no base
+ * directory (json: and remote protocol nodes).
+ */
+static char *bdrv_full_backing_filename(BlockDriverState *bs)
+{
+    const char *name = bs->backing_file;
+    BlockDriverState *leaf = bs;
+    const char *slash;
+
+    if (!name || !name[0]) {
+        return NULL;
+    }
+    /* absolute, or with a protocol prefix ("nbd:...") */
+    if (name[0] == '/' || name[strcspn(name, ":/")] == ':') {
+        return g_strdup(name);
+    }
+    while (leaf->file) {
+        leaf = leaf->file->bs;
+    }
+    if (!leaf->drv || (strcmp(leaf->drv->format_name, "file") &&
+                       strcmp(leaf->drv->format_name, "host_device")) ||
+        g_str_has_prefix(leaf->filename, "json:")) {
+        return NULL;
+    }
+    slash = strrchr(leaf->filename, '/');
+    if (!slash) {
+        return g_strdup(name);
+    }
+    return g_strdup_printf("%.*s%s", (int)(slash - leaf->filename + 1),
+                           leaf->filename, name);
+}
+
 /* ImageInfo of bs alone; its backing-image is filled in by the caller */
 static ImageInfo *bdrv_query_image_info(BlockDriverState *bs)
 {
@@ -98,14 +133,12 @@ static ImageInfo *bdrv_query_image_info(BlockDriverState *bs)
         info->format_specific = bs->drv->bdrv_get_specific_info(bs, &local_err);
         error_free(local_err);
     }
-    if (bs->backing_file) {
+    if (bs->backing_file && bs->backing_file[0]) {
         info->backing_filename = g_strdup(bs->backing_file);
+        info->full_backing_filename = bdrv_full_backing_filename(bs);
         if (bs->backing_format) {
             info->backing_filename_format = g_strdup(bs->backing_format);
         }
-    }
-    if (bs->backing) {
-        info->full_backing_filename = g_strdup(bs->backing->bs->filename);
     }
     return info;
 }
