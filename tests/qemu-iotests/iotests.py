@@ -743,8 +743,9 @@ def nbdinfo(*args, check=True, timeout=60):
 
 
 def filter_qemu_io(text):
-    """Drop the timing parts of qemu-io output."""
-    text = re.sub(r'\d+ ops; [\d:.]+ sec \([\d.inf]+ \S+/sec and '
+    """Drop the timing parts of qemu-io output (qemu-io prints "00.00 sec"
+    below a second, "0:00:02.78" from one second on)."""
+    text = re.sub(r'\d+ ops; [\d:.]+( sec)? \([\d.inf]+ \S+/sec and '
                   r'[\d.inf]+ ops/sec\)',
                   'X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)', text)
     return filter_str(text)
