@@ -160,45 +160,13 @@ json_object *bdrv_file_json(const char *filename)
     return file;
 }
 
-int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
-                           Error **errp)
-{
-    BlockDriver *drv = bdrv_find_format(fmt);
-    /* raw and protocol drivers ("file"): the file alone, of the full size */
-    bool raw = !strcmp(fmt, "raw") || (drv && !drv->is_format);
-    json_object *json = bdrv_file_json(filename);
-    BlockDriverState *file_bs;
-    int ret;
-
-    json_object_object_add(json, "size", json_object_new_int64(raw ? size : 0));
-    ret = bdrv_image_create_json(json, errp);
-    json_object_put(json);
-    if (ret < 0 || raw) {
-        return ret;
-    }
-    json = bdrv_file_json(filename);
-    file_bs = bdrv_open_json(json, errp);
-    json_object_put(json);
-    if (!file_bs) {
-        return -EIO;
-    }
-    json = json_object_new_object();
-    json_object_object_add(json, "driver", json_object_new_string(fmt));
-    json_object_object_add(json, "file",
-                           json_object_new_string(bdrv_get_node_name(file_bs)));
-    json_object_object_add(json, "size", json_object_new_int64(size));
-    ret = bdrv_image_create_json(json, errp);
-    json_object_put(json);
-    bdrv_unref(file_bs);
-    return ret;
-}
-
-/* ---- drive-backup's target: a backing file in the header, probing ---- */
-
-/* The format node of a new image on filename, its header naming a backing file */
-static int bdrv_create_backed_format(const char *filename, const char *fmt,
-                                     int64_t size, const char *backing_file,
-                                     const char *backing_fmt, Error **errp)
+/*
+ * The format node of a new image on filename (the file exists already); its
+ * header names backing_file (and backing_fmt) when given.
+ */
+static int bdrv_create_format_on_file(const char *filename, const char *fmt,
+                                      int64_t size, const char *backing_file,
+                                      const char *backing_fmt, Error **errp)
 {
     json_object *json = bdrv_file_json(filename);
     BlockDriverState *file_bs;
@@ -214,8 +182,10 @@ static int bdrv_create_backed_format(const char *filename, const char *fmt,
     json_object_object_add(json, "file",
                            json_object_new_string(bdrv_get_node_name(file_bs)));
     json_object_object_add(json, "size", json_object_new_int64(size));
-    json_object_object_add(json, "backing-file",
-                           json_object_new_string(backing_file));
+    if (backing_file) {
+        json_object_object_add(json, "backing-file",
+                               json_object_new_string(backing_file));
+    }
     if (backing_fmt) {
         json_object_object_add(json, "backing-fmt",
                                json_object_new_string(backing_fmt));
@@ -225,6 +195,26 @@ static int bdrv_create_backed_format(const char *filename, const char *fmt,
     bdrv_unref(file_bs);
     return ret;
 }
+
+int bdrv_create_image_file(const char *filename, const char *fmt, int64_t size,
+                           Error **errp)
+{
+    BlockDriver *drv = bdrv_find_format(fmt);
+    /* raw and protocol drivers ("file"): the file alone, of the full size */
+    bool raw = !strcmp(fmt, "raw") || (drv && !drv->is_format);
+    json_object *json = bdrv_file_json(filename);
+    int ret;
+
+    json_object_object_add(json, "size", json_object_new_int64(raw ? size : 0));
+    ret = bdrv_image_create_json(json, errp);
+    json_object_put(json);
+    if (ret < 0 || raw) {
+        return ret;
+    }
+    return bdrv_create_format_on_file(filename, fmt, size, NULL, NULL, errp);
+}
+
+/* ---- drive-backup's target: a backing file in the header, probing ---- */
 
 int bdrv_create_image_file_backed(const char *filename, const char *fmt,
                                   int64_t size, const char *backing_file,
@@ -250,8 +240,8 @@ int bdrv_create_image_file_backed(const char *filename, const char *fmt,
     if (ret < 0) {
         return ret;
     }
-    return bdrv_create_backed_format(filename, fmt, size, backing_file,
-                                     backing_fmt, errp);
+    return bdrv_create_format_on_file(filename, fmt, size, backing_file,
+                                      backing_fmt, errp);
 }
 
 /* Formats an existing file may be probed as (raw when none matches) */
