@@ -3,7 +3,8 @@
  * layer.  This file holds main() (subcommand dispatch, start-up of the
  * event loop and the drivers) and the small runtime helpers every
  * subcommand uses: running a coroutine, the progress bar.  The
- * subcommands live in tools/img-*.c (docs/tools/blockd-img.md).
+ * subcommands live in tools/img-*.c (docs/tools/blockd-img.md); the
+ * command table here also gives each one's -h syntax.
  */
 #include "img-common.h"
 #include <signal.h>
@@ -80,32 +81,6 @@ void img_progress_end(void)
 
 /* ---- main ---- */
 
-bool img_parse_output_format(const char *arg, OutputFormat *oformat)
-{
-    if (!strcmp(arg, "json")) {
-        *oformat = OFORMAT_JSON;
-    } else if (!strcmp(arg, "human")) {
-        *oformat = OFORMAT_HUMAN;
-    } else {
-        error_report("--output must be used with human or json as argument.");
-        return false;
-    }
-    return true;
-}
-
-int img_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    error_report("%s", msg);
-    fprintf(stderr, "Try 'blockd-img --help' for more information\n");
-    return 1;
-}
-
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -123,7 +98,7 @@ static const struct {
     { "convert", img_convert,
       "convert [-c] [-p] [-q] [-n] [-f FMT] [-O OUTPUT_FMT] [-B BACKING_FILE "
       "[-F BACKING_FMT]] [-o OPTIONS] [-S SPARSE_SIZE] [-m NUM_COROUTINES] [-W] "
-      "[-U] FILENAME [FILENAME2 [...]] OUTPUT_FILENAME" },
+      "[-t CACHE] [-T SRC_CACHE] [-U] FILENAME OUTPUT_FILENAME" },
     { "create", img_create,
       "create [-q] [-f FMT] [-b BACKING_FILE [-F BACKING_FMT]] [-u] "
       "[-o OPTIONS] FILENAME [SIZE]" },
@@ -133,11 +108,24 @@ static const struct {
       "map [-f FMT] [--output=human|json] [--start-offset=OFFSET] "
       "[--max-length=LEN] [-U] FILENAME" },
     { "resize", img_resize,
-      "resize [-f FMT] [--shrink] [-q] FILENAME [+ | -]SIZE" },
+      "resize [-f FMT] [--preallocation=PREALLOC] [--shrink] [-q] "
+      "FILENAME [+ | -]SIZE" },
     { "snapshot", img_snapshot,
       "snapshot [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] [-q] [-U] "
       "FILENAME" },
 };
+
+const char *img_command_syntax(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (!strcmp(name, commands[i].name)) {
+            return commands[i].syntax;
+        }
+    }
+    g_assert_not_reached();
+}
 
 static void help(void)
 {

@@ -52,8 +52,8 @@ static void merge_bitmap(const char *node, const char *target,
 int img_bitmap(int argc, char **argv)
 {
     enum {
-        OPTION_ADD = 256, OPTION_REMOVE, OPTION_CLEAR, OPTION_ENABLE,
-        OPTION_DISABLE, OPTION_MERGE,
+        OPTION_ADD = IMG_OPTION_SUBCOMMAND, OPTION_REMOVE, OPTION_CLEAR,
+        OPTION_ENABLE, OPTION_DISABLE, OPTION_MERGE,
     };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -69,7 +69,8 @@ int img_bitmap(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     g_autoptr(GArray) actions = g_array_new(false, true, sizeof(ImgBitmapAction));
-    const char *fmt = NULL, *src_file = NULL, *src_fmt = NULL;
+    ImgOptions o = { 0 };
+    const char *src_file = NULL, *src_fmt = NULL;
     const char *filename, *bitmap;
     int64_t granularity = 0;
     bool add = false, merge = false;
@@ -80,36 +81,19 @@ int img_bitmap(int argc, char **argv)
     guint i;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":b:hg:f:F:", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":b:hg:f:F:", long_options, &o)) != -1) {
         ImgBitmapAction a = { 0 };
 
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img bitmap (--merge SOURCE | --add | --remove | "
-                   "--clear | --enable | --disable)... [-b SOURCE_FILE "
-                   "[-F SOURCE_FMT]] [-g GRANULARITY] [-f FMT] FILENAME BITMAP\n");
-            return 0;
         case 'b':
             src_file = optarg;
-            break;
-        case 'f':
-            fmt = optarg;
             break;
         case 'F':
             src_fmt = optarg;
             break;
         case 'g':
-            granularity = img_parse_size(optarg);
+            granularity = img_parse_size_arg(optarg, "granularity");
             if (granularity < 0) {
-                error_report("Invalid granularity specified. You may use k, M, G, "
-                             "T, P or E suffixes for");
-                error_report("kilobytes, megabytes, gigabytes, terabytes, "
-                             "petabytes and exabytes.");
                 return 1;
             }
             break;
@@ -167,7 +151,7 @@ int img_bitmap(int argc, char **argv)
     filename = argv[optind];
     bitmap = argv[optind + 1];
 
-    blk = img_open(filename, fmt, IMG_OPEN_RDWR, &err);
+    blk = img_open(filename, o.fmt, IMG_OPEN_RDWR, &err);
     if (!blk) {
         error_report_err(err);
         return 1;

@@ -118,18 +118,16 @@ static void dump_json_image_check(const ImageCheck *check, bool quiet)
 
 int img_check(int argc, char **argv)
 {
-    enum { OPTION_OUTPUT = 256 };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
         { "repair", required_argument, NULL, 'r' },
-        { "output", required_argument, NULL, OPTION_OUTPUT },
+        { "output", required_argument, NULL, IMG_OPTION_OUTPUT },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    OutputFormat oformat = OFORMAT_HUMAN;
-    const char *fmt = NULL, *filename;
-    bool quiet = false, force_share = false;
+    ImgOptions o = { 0 };
+    const char *filename;
     BdrvCheckMode fix = 0;
     g_autoptr(ImageCheck) check = NULL;
     BlockBackend *blk;
@@ -138,20 +136,8 @@ int img_check(int argc, char **argv)
     int ret;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":hf:r:T:qU", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:r:T:qU", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img check [-q] [--output=human|json] [-f FMT] "
-                   "[-r [leaks | all]] [-U] FILENAME\n");
-            return 0;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'r':
             if (!strcmp(optarg, "leaks")) {
                 fix = BDRV_FIX_LEAKS;
@@ -165,17 +151,6 @@ int img_check(int argc, char **argv)
             break;
         case 'T':
             break;                  /* cache mode: blockd-img always writes back */
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_OUTPUT:
-            if (!img_parse_output_format(optarg, &oformat)) {
-                return 1;
-            }
-            break;
         }
     }
     if (optind != argc - 1) {
@@ -183,8 +158,8 @@ int img_check(int argc, char **argv)
     }
     filename = argv[optind];
 
-    flags = (fix ? IMG_OPEN_RDWR : 0) | (force_share ? IMG_OPEN_SHARE : 0);
-    blk = img_open(filename, fmt, flags, &err);
+    flags = (fix ? IMG_OPEN_RDWR : 0) | (o.force_share ? IMG_OPEN_SHARE : 0);
+    blk = img_open(filename, o.fmt, flags, &err);
     if (!blk) {
         error_report_err(err);
         return 1;
@@ -201,7 +176,7 @@ int img_check(int argc, char **argv)
         int64_t leaks_fixed = check->leaks_fixed;
         int64_t corruptions_fixed = check->corruptions_fixed;
 
-        if (oformat == OFORMAT_HUMAN && !quiet) {
+        if (o.oformat == OFORMAT_HUMAN && !o.quiet) {
             printf("The following inconsistencies were found and repaired:\n\n"
                    "    %" PRId64 " leaked clusters\n"
                    "    %" PRId64 " corruptions\n\n"
@@ -217,10 +192,10 @@ int img_check(int argc, char **argv)
         check->corruptions_fixed = corruptions_fixed;
     }
     if (!ret) {
-        if (oformat == OFORMAT_HUMAN) {
-            dump_human_image_check(check, quiet);
+        if (o.oformat == OFORMAT_HUMAN) {
+            dump_human_image_check(check, o.quiet);
         } else {
-            dump_json_image_check(check, quiet);
+            dump_json_image_check(check, o.quiet);
         }
     }
     if (ret || check->check_errors) {

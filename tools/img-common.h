@@ -8,6 +8,7 @@
 #define TOOLS_IMG_COMMON_H
 
 #include "qemu/osdep.h"
+#include <getopt.h>
 #include <json-c/json.h>
 #include "block/block-backend.h"
 #include "block/block_int.h"
@@ -52,6 +53,47 @@ void img_run_co(CoroutineEntry *fn, void *opaque);
 void img_progress_init(bool enabled, double min_step);
 void img_progress_print(double percent);
 void img_progress_end(void);
+
+/* ---- img-options.c: the subcommands' command lines ---- */
+
+/* The options most subcommands take, filled in by img_getopt() */
+typedef struct ImgOptions {
+    const char *fmt;            /* -f FMT */
+    bool quiet;                 /* -q */
+    bool force_share;           /* -U, --force-share */
+    OutputFormat oformat;       /* --output=human|json */
+} ImgOptions;
+
+enum {
+    IMG_OPTION_OUTPUT = 256,    /* the long option --output=human|json */
+    IMG_OPTION_SUBCOMMAND,      /* the first value of a subcommand's own */
+};
+
+/*
+ * getopt_long() for a subcommand (argv[0] is its name; shortopts start
+ * with ':').  Handles what all subcommands share, as qemu-img does: a
+ * missing argument or an unknown option is a usage error (exit status 1),
+ * -h prints the subcommand's syntax (exit status 0); -f, -q, -U and
+ * IMG_OPTION_OUTPUT are stored in o.  Returns any other option, or -1
+ * after the last one.
+ */
+int img_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *longopts, ImgOptions *o);
+/* "Try 'blockd-img --help' for more information" and exit status 1 */
+int img_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* --output=human|json; false (after printing qemu-img's error) otherwise */
+bool img_parse_output_format(const char *arg, OutputFormat *oformat);
+/*
+ * A size argument (img_parse_size()); on error prints qemu-img's
+ * "Invalid WHAT specified. You may use k, M, G, ..." and returns -1.
+ */
+int64_t img_parse_size_arg(const char *arg, const char *what);
+/* Append one -o argument to *options ("a,b" after two -o), as qemu-img. */
+void img_append_options(char **options, const char *arg);
+
+/* ---- blockd-img.c: the command table ---- */
+/* "create [-q] [-f FMT] ... FILENAME [SIZE]": a subcommand's syntax */
+const char *img_command_syntax(const char *name);
 
 /* ---- img-util.c ---- */
 
@@ -106,9 +148,5 @@ int img_snapshot(int argc, char **argv);
 int img_bitmap(int argc, char **argv);
 int img_resize(int argc, char **argv);
 
-/* "Try 'blockd-img --help' for more information" and exit status 1 */
-int img_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-/* --output=human|json; false (after printing qemu-img's error) otherwise */
-bool img_parse_output_format(const char *arg, OutputFormat *oformat);
 
 #endif

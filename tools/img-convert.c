@@ -334,18 +334,19 @@ static int do_convert(ConvertState *s)
 
 int img_convert(int argc, char **argv)
 {
-    enum { OPTION_TARGET_IS_ZERO = 256 };
+    enum { OPTION_TARGET_IS_ZERO = IMG_OPTION_SUBCOMMAND };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "force-share", no_argument, NULL, 'U' },
         { "target-is-zero", no_argument, NULL, OPTION_TARGET_IS_ZERO },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *out_fmt = NULL, *out_baseimg = NULL;
+    ImgOptions o = { 0 };
+    const char *out_fmt = NULL, *out_baseimg = NULL;
     const char *backing_fmt = NULL, *src_name, *out_name;
     g_autofree char *options = NULL;
-    bool progress = false, quiet = false, skip_create = false;
-    bool force_share = false, target_is_zero = false, target_nocache = false;
+    bool progress = false, skip_create = false;
+    bool target_is_zero = false, target_nocache = false;
     bool source_nocache = false;
     ConvertState s = {
         .min_sparse = 8 * BDRV_SECTOR_SIZE,
@@ -358,23 +359,9 @@ int img_convert(int argc, char **argv)
     int ret = 1;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":hf:O:B:F:Cco:l:S:pt:T:qnm:WrU",
-                            long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:O:B:F:Cco:l:S:pt:T:qnm:WrU",
+                           long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img convert [-c] [-p] [-q] [-n] [-f FMT] "
-                   "[-O OUTPUT_FMT] [-B BACKING_FILE [-F BACKING_FMT]] "
-                   "[-o OPTIONS] [-S SPARSE_SIZE] [-m NUM_COROUTINES] [-W] "
-                   "[-t CACHE] [-T SRC_CACHE] [-U] FILENAME OUTPUT_FILENAME\n");
-            return 0;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'O':
             out_fmt = optarg;
             break;
@@ -390,14 +377,7 @@ int img_convert(int argc, char **argv)
         case 'C':
             break;                  /* copy offloading: plain copies here */
         case 'o':
-            if (options) {
-                char *old = options;
-
-                options = g_strdup_printf("%s,%s", old, optarg);
-                g_free(old);
-            } else {
-                options = g_strdup(optarg);
-            }
+            img_append_options(&options, optarg);
             break;
         case 'l':
             error_report("Snapshots are not supported by convert");
@@ -441,9 +421,6 @@ int img_convert(int argc, char **argv)
                 return 1;
             }
             break;
-        case 'q':
-            quiet = true;
-            break;
         case 'n':
             skip_create = true;
             break;
@@ -460,15 +437,12 @@ int img_convert(int argc, char **argv)
             break;
         case 'r':
             break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_TARGET_IS_ZERO:
             target_is_zero = true;
             break;
         }
     }
-    if (quiet) {
+    if (o.quiet) {
         progress = false;
     }
     if (!out_fmt) {
@@ -510,7 +484,7 @@ int img_convert(int argc, char **argv)
         return 1;
     }
 
-    s.src = img_open(src_name, fmt, (force_share ? IMG_OPEN_SHARE : 0) |
+    s.src = img_open(src_name, o.fmt, (o.force_share ? IMG_OPEN_SHARE : 0) |
                      (source_nocache ? IMG_OPEN_NOCACHE : 0), &err);
     if (!s.src) {
         error_report_err(err);

@@ -550,45 +550,24 @@ int img_create(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = "raw", *base = NULL, *base_fmt = NULL, *filename;
+    ImgOptions o = { .fmt = "raw" };
+    const char *base = NULL, *base_fmt = NULL, *filename;
     g_autofree char *options = NULL;
     int64_t size = -1;
-    bool quiet = false, unsafe = false;
+    bool unsafe = false;
     Error *err = NULL;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":F:b:f:ho:qu", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img create [-q] [-f FMT] [-b BACKING_FILE "
-                   "[-F BACKING_FMT]] [-u] [-o OPTIONS] FILENAME [SIZE]\n");
-            return 0;
         case 'F':
             base_fmt = optarg;
             break;
         case 'b':
             base = optarg;
             break;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'o':
-            if (options) {
-                char *old = options;
-
-                options = g_strdup_printf("%s,%s", old, optarg);
-                g_free(old);
-            } else {
-                options = g_strdup(optarg);
-            }
-            break;
-        case 'q':
-            quiet = true;
+            img_append_options(&options, optarg);
             break;
         case 'u':
             unsafe = true;
@@ -596,11 +575,11 @@ int img_create(int argc, char **argv)
         }
     }
     if (options && (!strcmp(options, "help") || !strcmp(options, "?"))) {
-        if (!bdrv_find_format(fmt)) {
-            error_report("Unknown file format '%s'", fmt);
+        if (!bdrv_find_format(o.fmt)) {
+            error_report("Unknown file format '%s'", o.fmt);
             return 1;
         }
-        print_opts_help(fmt);
+        print_opts_help(o.fmt);
         return 0;
     }
     if (optind >= argc) {
@@ -608,12 +587,8 @@ int img_create(int argc, char **argv)
     }
     filename = argv[optind++];
     if (optind < argc) {
-        size = img_parse_size(argv[optind]);
+        size = img_parse_size_arg(argv[optind], "image size");
         if (size < 0) {
-            error_report("Invalid image size specified. You may use k, M, G, T, "
-                         "P or E suffixes for");
-            error_report("kilobytes, megabytes, gigabytes, terabytes, petabytes "
-                         "and exabytes.");
             return 1;
         }
         optind++;
@@ -621,8 +596,8 @@ int img_create(int argc, char **argv)
     if (optind != argc) {
         return img_usage_error("Unexpected argument: %s", argv[optind]);
     }
-    if (img_do_create(filename, fmt, base, base_fmt, options, size, unsafe, quiet,
-                  &err) < 0) {
+    if (img_do_create(filename, o.fmt, base, base_fmt, options, size, unsafe,
+                      o.quiet, &err) < 0) {
         error_prepend(&err, "%s: ", filename);
         error_report_err(err);
         return 1;
@@ -649,7 +624,7 @@ static void coroutine_fn resize_co(void *opaque)
 
 int img_resize(int argc, char **argv)
 {
-    enum { OPTION_PREALLOCATION = 256, OPTION_SHRINK };
+    enum { OPTION_PREALLOCATION = IMG_OPTION_SUBCOMMAND, OPTION_SHRINK };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
@@ -657,9 +632,10 @@ int img_resize(int argc, char **argv)
         { "shrink", no_argument, NULL, OPTION_SHRINK },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *filename, *size_arg;
+    ImgOptions o = { 0 };
+    const char *filename, *size_arg;
     PreallocMode prealloc = PREALLOC_MODE_OFF;
-    bool quiet = false, shrink = false;
+    bool shrink = false;
     int64_t n, current, total;
     int relative = 0;
     BlockBackend *blk;
@@ -672,23 +648,8 @@ int img_resize(int argc, char **argv)
         return img_usage_error("Not enough arguments");
     }
     size_arg = argv[--argc];
-    while ((c = getopt_long(argc, argv, ":f:hq", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:hq", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img resize [-f FMT] [--preallocation=PREALLOC] "
-                   "[--shrink] [-q] FILENAME [+ | -]SIZE\n");
-            return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case OPTION_PREALLOCATION: {
             int i;
 
@@ -718,15 +679,11 @@ int img_resize(int argc, char **argv)
         relative = size_arg[0] == '+' ? 1 : -1;
         size_arg++;
     }
-    n = img_parse_size(size_arg);
+    n = img_parse_size_arg(size_arg, "image size");
     if (n < 0) {
-        error_report("Invalid image size specified. You may use k, M, G, T, P or "
-                     "E suffixes for");
-        error_report("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
-                     "exabytes.");
         return 1;
     }
-    blk = img_open(filename, fmt, IMG_OPEN_RDWR, &err);
+    blk = img_open(filename, o.fmt, IMG_OPEN_RDWR, &err);
     if (!blk) {
         error_report_err(err);
         return 1;
@@ -764,7 +721,7 @@ int img_resize(int argc, char **argv)
         error_report_err(err);
         return 1;
     }
-    if (!quiet) {
+    if (!o.quiet) {
         printf("Image resized.\n");
     }
     return 0;

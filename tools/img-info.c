@@ -304,45 +304,23 @@ fail:
 
 int img_info(int argc, char **argv)
 {
-    enum { OPTION_OUTPUT = 256, OPTION_BACKING_CHAIN };
+    enum { OPTION_BACKING_CHAIN = IMG_OPTION_SUBCOMMAND };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
-        { "output", required_argument, NULL, OPTION_OUTPUT },
+        { "output", required_argument, NULL, IMG_OPTION_OUTPUT },
         { "backing-chain", no_argument, NULL, OPTION_BACKING_CHAIN },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    OutputFormat oformat = OFORMAT_HUMAN;
-    const char *fmt = NULL;
+    ImgOptions o = { 0 };
     bool chain = false;
-    bool force_share = false;
     GPtrArray *list;
     guint i;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":f:hU", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:hU", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img info [-f FMT] [--output=human|json] "
-                   "[--backing-chain] [-U] FILENAME\n");
-            return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_OUTPUT:
-            if (!img_parse_output_format(optarg, &oformat)) {
-                return 1;
-            }
-            break;
         case OPTION_BACKING_CHAIN:
             chain = true;
             break;
@@ -352,11 +330,11 @@ int img_info(int argc, char **argv)
         return img_usage_error("Expecting one image file name");
     }
 
-    list = collect_image_info_list(argv[optind], fmt, chain, force_share);
+    list = collect_image_info_list(argv[optind], o.fmt, chain, o.force_share);
     if (!list) {
         return 1;
     }
-    if (oformat == OFORMAT_JSON) {
+    if (o.oformat == OFORMAT_JSON) {
         json_object *obj;
         g_autofree char *text = NULL;
 

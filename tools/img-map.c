@@ -126,19 +126,17 @@ static int dump_map_entry(OutputFormat fmt, const MapEntry *e, bool last)
 
 int img_map(int argc, char **argv)
 {
-    enum { OPTION_OUTPUT = 256, OPTION_START_OFFSET, OPTION_MAX_LENGTH };
+    enum { OPTION_START_OFFSET = IMG_OPTION_SUBCOMMAND, OPTION_MAX_LENGTH };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
-        { "output", required_argument, NULL, OPTION_OUTPUT },
+        { "output", required_argument, NULL, IMG_OPTION_OUTPUT },
         { "start-offset", required_argument, NULL, OPTION_START_OFFSET },
         { "max-length", required_argument, NULL, OPTION_MAX_LENGTH },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    OutputFormat oformat = OFORMAT_HUMAN;
-    const char *fmt = NULL;
-    bool force_share = false;
+    ImgOptions o = { 0 };
     int64_t start_offset = 0, max_length = -1, length, end;
     MapEntry curr = { .length = 0 }, next;
     BlockBackend *blk;
@@ -146,45 +144,17 @@ int img_map(int argc, char **argv)
     int ret = 0;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":f:hU", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:hU", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img map [-f FMT] [--output=human|json] "
-                   "[--start-offset=OFFSET] [--max-length=LEN] [-U] FILENAME\n");
-            return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_OUTPUT:
-            if (!img_parse_output_format(optarg, &oformat)) {
-                return 1;
-            }
-            break;
         case OPTION_START_OFFSET:
-            start_offset = img_parse_size(optarg);
+            start_offset = img_parse_size_arg(optarg, "start offset");
             if (start_offset < 0) {
-                error_report("Invalid start offset specified. You may use k, M, "
-                             "G, T, P or E suffixes for");
-                error_report("kilobytes, megabytes, gigabytes, terabytes, "
-                             "petabytes and exabytes.");
                 return 1;
             }
             break;
         case OPTION_MAX_LENGTH:
-            max_length = img_parse_size(optarg);
+            max_length = img_parse_size_arg(optarg, "max length");
             if (max_length < 0) {
-                error_report("Invalid max length specified. You may use k, M, "
-                             "G, T, P or E suffixes for");
-                error_report("kilobytes, megabytes, gigabytes, terabytes, "
-                             "petabytes and exabytes.");
                 return 1;
             }
             break;
@@ -194,12 +164,12 @@ int img_map(int argc, char **argv)
         return img_usage_error("Expecting one image file name");
     }
 
-    blk = img_open(argv[optind], fmt, force_share ? IMG_OPEN_SHARE : 0, &err);
+    blk = img_open(argv[optind], o.fmt, o.force_share ? IMG_OPEN_SHARE : 0, &err);
     if (!blk) {
         error_report_err(err);
         return 1;
     }
-    if (oformat == OFORMAT_HUMAN) {
+    if (o.oformat == OFORMAT_HUMAN) {
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     } else {
         printf("[");
@@ -231,7 +201,7 @@ int img_map(int argc, char **argv)
             curr.length += next.length;
         } else {
             if (curr.length > 0) {
-                ret = dump_map_entry(oformat, &curr, false);
+                ret = dump_map_entry(o.oformat, &curr, false);
                 if (ret < 0) {
                     goto out;
                 }
@@ -240,8 +210,8 @@ int img_map(int argc, char **argv)
         }
     }
     /* qemu-img prints the last entry even when the range is empty */
-    ret = dump_map_entry(oformat, &curr, true);
-    if (oformat == OFORMAT_JSON) {
+    ret = dump_map_entry(o.oformat, &curr, true);
+    if (o.oformat == OFORMAT_JSON) {
         printf("]\n");
     }
 out:

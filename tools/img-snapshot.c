@@ -97,7 +97,7 @@ int img_snapshot(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *name = NULL, *filename;
-    bool quiet = false, force_share = false;
+    ImgOptions o = { 0 };
     int action = 0;
     BlockBackend *blk;
     BlockDriverState *bs;
@@ -106,17 +106,8 @@ int img_snapshot(int argc, char **argv)
     int ret = 0;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":la:c:d:hqU", long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":la:c:d:hqU", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-            return img_usage_error("option '%s' requires an argument",
-                                   argv[optind - 1]);
-        case '?':
-            return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-        case 'h':
-            printf("Usage: blockd-img snapshot [-l | -a SNAPSHOT | -c SNAPSHOT | "
-                   "-d SNAPSHOT] [-q] [-U] FILENAME\n");
-            return 0;
         case 'l':
         case 'a':
         case 'c':
@@ -128,25 +119,19 @@ int img_snapshot(int argc, char **argv)
                      c == 'c' ? SNAPSHOT_CREATE : SNAPSHOT_DELETE;
             name = c == 'l' ? NULL : optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
         }
     }
     if (optind != argc - 1) {
         return img_usage_error("Expecting one image file name");
     }
     filename = argv[optind];
-    if (force_share && action != SNAPSHOT_LIST && action) {
+    if (o.force_share && action != SNAPSHOT_LIST && action) {
         error_report("--force-share/-U is not allowed when modifying snapshots");
         return 1;
     }
 
     blk = img_open(filename, NULL,
-                   IMG_OPEN_NO_BACKING | (force_share ? IMG_OPEN_SHARE : 0) |
+                   IMG_OPEN_NO_BACKING | (o.force_share ? IMG_OPEN_SHARE : 0) |
                    (action == SNAPSHOT_LIST || !action ? IMG_OPEN_QUIET :
                     IMG_OPEN_RDWR), &err);
     if (!blk) {
@@ -234,7 +219,6 @@ int img_snapshot(int argc, char **argv)
         break;
     }
     }
-    (void)quiet;
     img_close(blk);
     return ret;
 }
