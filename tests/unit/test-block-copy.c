@@ -10,7 +10,7 @@
 #include "block/block_int.h"
 #include "block/block-copy.h"
 #include "../../block/copy-before-write.h"
-#include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 
 #define MiB_ (1024 * 1024)
 #define SIZE (4 * MiB_)
@@ -19,29 +19,6 @@
 static AioContext *ctx;
 static char *dir;
 static int n;
-
-#define WAIT_FOR(cond) \
-    do { \
-        int64_t deadline_ = qemu_clock_get_ns() + 20 * NANOSECONDS_PER_SECOND; \
-        while (!(cond)) { \
-            g_assert_cmpint(qemu_clock_get_ns(), <, deadline_); \
-            aio_poll(ctx, true); \
-        } \
-    } while (0)
-
-static BlockDriverState *open_json(const char *json)
-{
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
-
-    g_assert_nonnull(tree);
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, &error_abort);
-    qapi_free_BlockdevOptions(o);
-    return bs;
-}
 
 static char *make_file(int fill)
 {
@@ -94,7 +71,7 @@ static void setup(Fixture *f, int tgt_fill)
         "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}, "
         "\"target\": {\"driver\": \"file\", \"filename\": \"%s\"}}",
         n, f->src, f->tgt);
-    f->cbw = open_json(json);
+    f->cbw = test_open_json(json, &error_abort);
     f->bcs = cbw_get_block_copy_state(f->cbw);
     f->progress = 0;
     block_copy_set_progress(f->bcs, progress_cb, f);
@@ -245,7 +222,7 @@ static void test_zeroes(void)
         "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}, "
         "\"target\": {\"driver\": \"file\", \"filename\": \"%s\"}}",
         n, src, f.tgt);
-    f.cbw = open_json(json);
+    f.cbw = test_open_json(json, &error_abort);
     f.bcs = cbw_get_block_copy_state(f.cbw);
     bdrv_clear_dirty_bitmap(block_copy_dirty_bitmap(f.bcs), NULL);
 

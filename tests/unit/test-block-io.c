@@ -14,7 +14,7 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "block/block-backend.h"
-#include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 
 extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
@@ -195,27 +195,13 @@ static BlockDriver bdrv_mem = {
 
 /* ---- helpers ---- */
 
-static BlockDriverState *open_json(const char *json, Error **errp)
-{
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
-
-    g_assert_nonnull(tree);
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, errp);
-    qapi_free_BlockdevOptions(o);
-    return bs;
-}
-
 static BlockDriverState *open_mem(const char *cfg, const char *extra)
 {
     g_autofree char *json = g_strdup_printf(
         "{\"driver\": \"host_device\", \"node-name\": \"mem0\", "
         "\"filename\": \"%s\"%s%s}", cfg, extra ? ", " : "", extra ? extra : "");
 
-    return open_json(json, &error_abort);
+    return test_open_json(json, &error_abort);
 }
 
 static BlockBackend *blk_on(BlockDriverState *bs, uint64_t perm)
@@ -384,7 +370,7 @@ static void test_serialising_overlap(void)
 
 static void test_drain_waits(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"null-aio\", "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"null-aio\", "
                                      "\"node-name\": \"slow\", "
                                      "\"latency-ns\": 50000000, "
                                      "\"read-zeroes\": true}", &error_abort);
@@ -424,7 +410,7 @@ static void test_drain_waits(void)
 
 static void test_drain_through_child(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"raw\", "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"raw\", "
                                      "\"node-name\": \"top\", \"file\": "
                                      "{\"driver\": \"null-co\", "
                                      "\"node-name\": \"bottom\", "
@@ -455,7 +441,7 @@ static void test_drain_through_child(void)
  */
 static void test_drain_nested_new_parent(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"null-co\", "
                                      "\"node-name\": \"n\"}", &error_abort);
     BlockBackend *blk;
     uint8_t buf[512];
@@ -484,9 +470,9 @@ static void test_drain_nested_new_parent(void)
  */
 static void test_drain_replace_keeps_quiesced(void)
 {
-    BlockDriverState *a = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *a = test_open_json("{\"driver\": \"null-co\", "
                                     "\"node-name\": \"ra\"}", &error_abort);
-    BlockDriverState *b = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *b = test_open_json("{\"driver\": \"null-co\", "
                                     "\"node-name\": \"rb\"}", &error_abort);
     BlockBackend *blk = blk_on(a, RW);
     uint8_t buf[512];
@@ -527,7 +513,7 @@ static void test_detect_zeroes(void)
     bdrv_unref(bs);
 
     /* unmap needs discard=unmap */
-    g_assert_null(open_json("{\"driver\": \"null-co\", \"node-name\": \"z\", "
+    g_assert_null(test_open_json("{\"driver\": \"null-co\", \"node-name\": \"z\", "
                             "\"detect-zeroes\": \"unmap\"}", &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "setting detect-zeroes to unmap is not allowed without "
@@ -617,7 +603,7 @@ static void coroutine_fn status_entry(void *opaque)
 
 static void test_block_status_raw(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"raw\", "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"raw\", "
                                      "\"node-name\": \"win\", "
                                      "\"offset\": 4096, \"size\": 8192, "
                                      "\"file\": {\"driver\": \"null-co\", "
@@ -641,7 +627,7 @@ static void test_block_status_raw(void)
 
 static void test_range_checks(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"raw\", "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"raw\", "
                                      "\"node-name\": \"win\", \"size\": 4096, "
                                      "\"file\": {\"driver\": \"null-co\", "
                                      "\"node-name\": \"nz\", "
@@ -662,7 +648,7 @@ static void test_range_checks(void)
 
 static void test_perm_conflict(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"null-co\", "
                                      "\"node-name\": \"shared\"}",
                                      &error_abort);
     BlockBackend *a = blk_new(RW, BLK_PERM_CONSISTENT_READ);
@@ -700,7 +686,7 @@ static void test_perm_conflict(void)
 
     /* read-only node: no writers */
     bdrv_unref(bs);
-    bs = open_json("{\"driver\": \"null-co\", \"node-name\": \"ro\", "
+    bs = test_open_json("{\"driver\": \"null-co\", \"node-name\": \"ro\", "
                    "\"read-only\": true}", &error_abort);
     a = blk_new(RW, BLK_PERM_ALL);
     g_assert_cmpint(blk_insert_bs(a, bs, &err), <, 0);
@@ -713,7 +699,7 @@ static void test_perm_conflict(void)
 static void test_perm_propagation(void)
 {
     /* raw over null: a writer on top takes write on the child too */
-    BlockDriverState *bs = open_json("{\"driver\": \"raw\", \"node-name\": "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"raw\", \"node-name\": "
                                      "\"top\", \"file\": {\"driver\": "
                                      "\"null-co\", \"node-name\": \"low\"}}",
                                      &error_abort);
@@ -747,24 +733,24 @@ static void test_node_names(void)
     Error *err = NULL;
     BlockDriverState *a, *anon;
 
-    g_assert_null(open_json("{\"driver\": \"null-co\", \"node-name\": "
+    g_assert_null(test_open_json("{\"driver\": \"null-co\", \"node-name\": "
                             "\"1bad\"}", &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "Invalid node-name: '1bad'");
     error_free(err);
     err = NULL;
-    g_assert_null(open_json("{\"driver\": \"null-co\", \"node-name\": "
+    g_assert_null(test_open_json("{\"driver\": \"null-co\", \"node-name\": "
                             "\"abcdefghijabcdefghijabcdefghijab\"}", &err));
     g_assert_cmpstr(error_get_pretty(err), ==, "Node name too long");
     error_free(err);
     err = NULL;
-    a = open_json("{\"driver\": \"null-co\", \"node-name\": \"dup\"}",
+    a = test_open_json("{\"driver\": \"null-co\", \"node-name\": \"dup\"}",
                   &error_abort);
-    g_assert_null(open_json("{\"driver\": \"null-co\", \"node-name\": "
+    g_assert_null(test_open_json("{\"driver\": \"null-co\", \"node-name\": "
                             "\"dup\"}", &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "Duplicate nodes with node-name='dup'");
     error_free(err);
-    anon = open_json("{\"driver\": \"null-co\"}", &error_abort);
+    anon = test_open_json("{\"driver\": \"null-co\"}", &error_abort);
     g_assert_true(g_str_has_prefix(anon->node_name, "#block"));
     bdrv_unref(anon);
     bdrv_unref(a);
@@ -773,10 +759,10 @@ static void test_node_names(void)
 
 static void test_replace_node(void)
 {
-    BlockDriverState *a = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *a = test_open_json("{\"driver\": \"null-co\", "
                                     "\"node-name\": \"a\", \"size\": 4096}",
                                     &error_abort);
-    BlockDriverState *b = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *b = test_open_json("{\"driver\": \"null-co\", "
                                     "\"node-name\": \"b\", \"size\": 8192}",
                                     &error_abort);
     BlockBackend *user = blk_on(a, RW);
@@ -811,16 +797,16 @@ static void test_replace_node(void)
  */
 static void test_replace_node_subtree(void)
 {
-    BlockDriverState *from = open_json("{\"driver\": \"null-co\", "
+    BlockDriverState *from = test_open_json("{\"driver\": \"null-co\", "
                                        "\"node-name\": \"sub-from\"}",
                                        &error_abort);
-    BlockDriverState *mid = open_json("{\"driver\": \"raw\", \"node-name\": "
+    BlockDriverState *mid = test_open_json("{\"driver\": \"raw\", \"node-name\": "
                                       "\"sub-mid\", \"file\": \"sub-from\"}",
                                       &error_abort);
-    BlockDriverState *to = open_json("{\"driver\": \"raw\", \"node-name\": "
+    BlockDriverState *to = test_open_json("{\"driver\": \"raw\", \"node-name\": "
                                      "\"sub-to\", \"file\": \"sub-mid\"}",
                                      &error_abort);
-    BlockDriverState *other = open_json("{\"driver\": \"raw\", \"node-name\": "
+    BlockDriverState *other = test_open_json("{\"driver\": \"raw\", \"node-name\": "
                                         "\"sub-other\", \"file\": "
                                         "\"sub-from\"}", &error_abort);
     BlockBackend *user = blk_on(from, RW);
@@ -856,7 +842,7 @@ static void test_replace_node_subtree(void)
 
 static void test_truncate(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"raw\", \"node-name\": "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"raw\", \"node-name\": "
                                      "\"t\", \"file\": {\"driver\": "
                                      "\"null-co\", \"size\": 4096}}",
                                      &error_abort);
@@ -896,7 +882,7 @@ static void coroutine_fn close_entry(void *opaque)
 
 static void test_close_in_coroutine(void)
 {
-    BlockDriverState *bs = open_json("{\"driver\": \"raw\", \"node-name\": "
+    BlockDriverState *bs = test_open_json("{\"driver\": \"raw\", \"node-name\": "
                                      "\"cc\", \"file\": {\"driver\": "
                                      "\"null-aio\", \"node-name\": \"cc-f\","
                                      " \"latency-ns\": 10000000}}",

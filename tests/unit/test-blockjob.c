@@ -10,12 +10,11 @@
 #include "block/blockjob_int.h"
 #include "block/block_int.h"
 #include "block/block-backend.h"
-#include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 
 extern BlockDriver bdrv_null_co;
 
 static AioContext *ctx;
-static QEMUTimer *ticker;
 
 typedef struct TestBJob {
     BlockJob common;
@@ -52,20 +51,6 @@ static const BlockJobDriver test_bjob_driver = {
     },
 };
 
-static void ticker_cb(void *opaque)
-{
-    timer_mod(ticker, qemu_clock_get_ns() + 5000000);
-}
-
-#define WAIT_FOR(cond) \
-    do { \
-        int64_t deadline_ = qemu_clock_get_ns() + 20 * NANOSECONDS_PER_SECOND; \
-        while (!(cond)) { \
-            g_assert_cmpint(qemu_clock_get_ns(), <, deadline_); \
-            aio_poll(ctx, true); \
-        } \
-    } while (0)
-
 static void assert_error(Error **errp, const char *text)
 {
     g_assert_nonnull(*errp);
@@ -79,15 +64,8 @@ static BlockDriverState *open_null(const char *name, bool read_only)
     g_autofree char *json = g_strdup_printf(
         "{\"driver\": \"null-co\", \"node-name\": \"%s\", \"read-only\": %s}",
         name, read_only ? "true" : "false");
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
 
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, &error_abort);
-    qapi_free_BlockdevOptions(o);
-    return bs;
+    return test_open_json(json, &error_abort);
 }
 
 static TestBJob *create(const char *id, BlockDriverState *bs, int64_t speed,
@@ -337,8 +315,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     qemu_init_main_loop(&error_abort);
     ctx = qemu_get_aio_context();
-    ticker = aio_timer_new(ctx, ticker_cb, NULL);
-    ticker_cb(NULL);
+    test_start_ticker();
     bdrv_register(&bdrv_null_co);
 
     g_test_add_func("/blockjob/create-errors", test_create_errors);

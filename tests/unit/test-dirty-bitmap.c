@@ -11,7 +11,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/dirty-bitmap.h"
-#include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 
 extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
@@ -96,20 +96,6 @@ static BlockDriver bdrv_mem = {
 
 static char *tmpdir;
 
-static BlockDriverState *open_json(const char *json, Error **errp)
-{
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
-
-    g_assert_nonnull(tree);
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, errp);
-    qapi_free_BlockdevOptions(o);
-    return bs;
-}
-
 /* raw "name" over a 1 MiB + 512 file with discard=unmap */
 static BlockDriverState *open_file_node(const char *name)
 {
@@ -124,7 +110,7 @@ static BlockDriverState *open_file_node(const char *name)
                            "\"discard\": \"unmap\", \"file\": {\"driver\": "
                            "\"file\", \"filename\": \"%s\", \"discard\": \"unmap\"}}",
                            name, path);
-    return open_json(json, &error_abort);
+    return test_open_json(json, &error_abort);
 }
 
 static BlockBackend *blk_on(BlockDriverState *bs)
@@ -279,7 +265,7 @@ static void test_checks(void)
 static void test_merge_clear(void)
 {
     BlockDriverState *bs = open_file_node("mg");
-    BlockDriverState *other = open_json("{\"driver\": \"null-co\", \"node-name\": "
+    BlockDriverState *other = test_open_json("{\"driver\": \"null-co\", \"node-name\": "
                                         "\"mg-null\", \"size\": 4096}", &error_abort);
     BdrvDirtyBitmap *dst = bdrv_create_dirty_bitmap(bs, 65536, "dst", &error_abort);
     BdrvDirtyBitmap *src = bdrv_create_dirty_bitmap(bs, 512, "src", &error_abort);
@@ -472,10 +458,10 @@ static void test_qmp_helpers(void)
 static void test_persistence_hooks(void)
 {
     BlockDriverState *plain = open_file_node("ph");
-    BlockDriverState *no = open_json("{\"driver\": \"host_device\", \"node-name\": "
+    BlockDriverState *no = test_open_json("{\"driver\": \"host_device\", \"node-name\": "
                                      "\"ph-no\", \"filename\": \"plain\"}",
                                      &error_abort);
-    BlockDriverState *yes = open_json("{\"driver\": \"host_device\", \"node-name\": "
+    BlockDriverState *yes = test_open_json("{\"driver\": \"host_device\", \"node-name\": "
                                       "\"ph-yes\", \"filename\": \"store\"}",
                                       &error_abort);
     MemState *ms = mem;

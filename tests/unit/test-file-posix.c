@@ -11,7 +11,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/file-posix-int.h"
-#include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 
 extern BlockDriver bdrv_file;
 
@@ -47,20 +47,6 @@ static char *make_image(const char *name, int64_t size, int64_t data_off,
     return path;
 }
 
-static BlockDriverState *open_json(const char *json, Error **errp)
-{
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
-
-    g_assert_nonnull(tree);
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, errp);
-    qapi_free_BlockdevOptions(o);
-    return bs;
-}
-
 /* Open `path` with the file driver and extra JSON members (may be ""). */
 static BlockDriverState *open_file(const char *path, const char *extra,
                                    Error **errp)
@@ -69,7 +55,7 @@ static BlockDriverState *open_file(const char *path, const char *extra,
         "{\"driver\": \"file\", \"filename\": \"%s\"%s%s}", path,
         *extra ? ", " : "", extra);
 
-    return open_json(json, errp);
+    return test_open_json(json, errp);
 }
 
 static BlockBackend *blk_on(BlockDriverState *bs, uint64_t perm,

@@ -11,6 +11,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/job.h"
+#include "test-util-block.h"
 
 static AioContext *ctx;
 
@@ -193,24 +194,6 @@ static Job *make_job(const char *id, const JobDriver *drv, JobTxn *txn,
     g_string_append_printf(st->log, " %s", JobStatus_str(tj->common.status));
     job_add_listener(&tj->common, log_status, st);
     return &tj->common;
-}
-
-/* Poll until cond holds; fail after a generous 20 s. */
-#define WAIT_FOR(cond) \
-    do { \
-        int64_t deadline_ = qemu_clock_get_ns() + 20 * NANOSECONDS_PER_SECOND; \
-        while (!(cond)) { \
-            g_assert_cmpint(qemu_clock_get_ns(), <, deadline_); \
-            aio_poll(ctx, true); \
-        } \
-    } while (0)
-
-/* Keeps aio_poll(ctx, true) from blocking for long */
-static QEMUTimer *ticker;
-
-static void ticker_cb(void *opaque)
-{
-    timer_mod(ticker, qemu_clock_get_ns() + 5000000);
 }
 
 static void assert_no_jobs(void)
@@ -826,8 +809,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     qemu_init_main_loop(&error_abort);
     ctx = qemu_get_aio_context();
-    ticker = aio_timer_new(ctx, ticker_cb, NULL);
-    ticker_cb(NULL);
+    test_start_ticker();
 
     g_test_add_func("/job/verb-table", test_verb_table);
     g_test_add_func("/job/ids", test_job_ids);

@@ -8,6 +8,7 @@
 #include "test-qapi-commands.h"
 #include "test-qapi-events.h"
 #include "test-qapi-visit.h"
+#include "test-util.h"
 
 static QmpCommandList cmds;
 
@@ -132,37 +133,15 @@ void qapi_event_emit(const char *event_name, json_object *data)
 
 /* ---- helpers ---- */
 
-static json_object *parse(const char *text)
-{
-    json_tokener *tok = json_tokener_new();
-    json_object *obj = json_tokener_parse_ex(tok, text, strlen(text) + 1);
-
-    g_assert_cmpint(json_tokener_get_error(tok), ==, json_tokener_success);
-    json_tokener_free(tok);
-    return obj;
-}
-
-static void assert_json_eq(json_object *got, const char *expected)
-{
-    json_object *exp = parse(expected);
-
-    if (!json_object_equal(got, exp)) {
-        g_test_message("got %s, expected %s",
-                       json_object_to_json_string(got), expected);
-        g_assert_not_reached();
-    }
-    json_object_put(exp);
-}
-
 /* Dispatch request text, compare the response with expected text. */
 static void check(const char *request, bool allow_oob, const char *expected)
 {
-    json_object *req = parse(request);
+    json_object *req = test_json_parse(request);
     json_object *rsp = qmp_dispatch(&cmds, req, allow_oob);
 
     if (expected) {
         g_assert_nonnull(rsp);
-        assert_json_eq(rsp, expected);
+        test_assert_json_eq(rsp, expected);
     } else {
         g_assert_null(rsp);
     }
@@ -213,7 +192,7 @@ static void test_oob(void)
     size_t i;
 
     for (i = 0; i < ARRAY_SIZE(cases); i++) {
-        json_object *req = parse(cases[i]);
+        json_object *req = test_json_parse(cases[i]);
 
         g_assert_cmpint(qmp_is_oob(req), ==, i == 0);
         json_object_put(req);
@@ -347,11 +326,11 @@ static void test_registry(void)
     g_assert_null(qmp_find_command(&cmds, "test-cond"));
     g_assert_null(qmp_find_command(&cmds, "test-cond-all"));
 
-    req = parse("{\"execute\": \"test-str\"}");
+    req = test_json_parse("{\"execute\": \"test-str\"}");
     g_assert_true(qmp_dispatch_lookup(&cmds, req) ==
                   qmp_find_command(&cmds, "test-str"));
     json_object_put(req);
-    req = parse("{\"execute\": 1}");
+    req = test_json_parse("{\"execute\": 1}");
     g_assert_null(qmp_dispatch_lookup(&cmds, req));
     json_object_put(req);
 
@@ -359,11 +338,11 @@ static void test_registry(void)
     qmp_command_list_init(&local);
     test_qmp_init_marshal(&local);
     qmp_disable_command(&local, "test-str", "testing");
-    req = parse("{\"execute\": \"test-str\"}");
+    req = test_json_parse("{\"execute\": \"test-str\"}");
     {
         json_object *rsp = qmp_dispatch(&local, req, false);
 
-        assert_json_eq(rsp, "{\"error\": {\"class\": \"CommandNotFound\", "
+        test_assert_json_eq(rsp, "{\"error\": {\"class\": \"CommandNotFound\", "
                        "\"desc\": \"The command test-str has been disabled "
                        "for this instance\"}}");
         json_object_put(rsp);
@@ -396,10 +375,10 @@ static void test_events(void)
 
     qapi_event_send_test_event("n", true, 5, TEST_ENUM_VALUE_TWO, NULL);
     g_assert_cmpstr(last_event, ==, "TEST_EVENT");
-    assert_json_eq(last_data, "{\"name\": \"n\", \"count\": 5, "
+    test_assert_json_eq(last_data, "{\"name\": \"n\", \"count\": 5, "
                    "\"kind\": \"value-two\"}");
     qapi_event_send_test_event("m", false, 0, TEST_ENUM_OLD, &nested);
-    assert_json_eq(last_data, "{\"name\": \"m\", \"kind\": \"old\", "
+    test_assert_json_eq(last_data, "{\"name\": \"m\", \"kind\": \"old\", "
                    "\"cache\": {\"direct\": true}}");
     qapi_event_send_test_empty();
     g_assert_cmpstr(last_event, ==, "TEST_EMPTY");
@@ -407,7 +386,7 @@ static void test_events(void)
     u.u.alpha.a_value = 8;
     qapi_event_send_test_boxed(&u);
     g_assert_cmpstr(last_event, ==, "TEST_BOXED");
-    assert_json_eq(last_data, "{\"kind\": \"alpha\", \"a-value\": 8}");
+    test_assert_json_eq(last_data, "{\"kind\": \"alpha\", \"a-value\": 8}");
     g_assert_cmpstr(test_QAPIEvent_str(TEST_QAPI_EVENT_TEST_BOXED), ==,
                     "TEST_BOXED");
     g_assert_cmpint(TEST_QAPI_EVENT__MAX, ==, 3);

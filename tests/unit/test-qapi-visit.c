@@ -9,28 +9,7 @@
 #include "qapi/qapi-visit.h"
 #include "test-qapi-visit.h"
 #include "test-qapi-introspect.h"
-
-static json_object *parse(const char *text)
-{
-    json_tokener *tok = json_tokener_new();
-    json_object *obj = json_tokener_parse_ex(tok, text, strlen(text) + 1);
-
-    g_assert_cmpint(json_tokener_get_error(tok), ==, json_tokener_success);
-    json_tokener_free(tok);
-    return obj;
-}
-
-static void assert_json_eq(json_object *got, const char *expected)
-{
-    json_object *exp = parse(expected);
-
-    if (!json_object_equal(got, exp)) {
-        g_test_message("got %s, expected %s",
-                       json_object_to_json_string(got), expected);
-        g_assert_not_reached();
-    }
-    json_object_put(exp);
-}
+#include "test-util.h"
 
 static void expect_error(Error *err, const char *msg)
 {
@@ -41,14 +20,14 @@ static void expect_error(Error *err, const char *msg)
 
 /* Parse JSON, visit as TYPE, print it back and compare with OUT. */
 #define ROUNDTRIP_AS(type, json, out) do {                               \
-    json_object *in_ = parse(json);                                      \
+    json_object *in_ = test_json_parse(json);                            \
     type *obj_ = NULL;                                                   \
     json_object *back_;                                                  \
                                                                          \
     g_assert_true(visit_type_##type(in_, NULL, &obj_, &error_abort));    \
     g_assert_nonnull(obj_);                                              \
     back_ = visit_out_##type(obj_);                                      \
-    assert_json_eq(back_, out);                                          \
+    test_assert_json_eq(back_, out);                                     \
     json_object_put(back_);                                              \
     json_object_put(in_);                                                \
     qapi_free_##type(obj_);                                              \
@@ -57,7 +36,7 @@ static void expect_error(Error *err, const char *msg)
 
 /* Parse JSON, visit as TYPE and expect failure with message MSG. */
 #define EXPECT_FAIL(type, json, msg) do {                                \
-    json_object *in_ = parse(json);                                      \
+    json_object *in_ = test_json_parse(json);                            \
     type *obj_ = (type *)&obj_;                                          \
     Error *err_ = NULL;                                                  \
                                                                          \
@@ -79,7 +58,7 @@ static void expect_error(Error *err, const char *msg)
 
 static void test_struct_roundtrip(void)
 {
-    json_object *in = parse(FULL_STRUCT);
+    json_object *in = test_json_parse(FULL_STRUCT);
     TestStruct *s = NULL;
 
     ROUNDTRIP(TestStruct, FULL_STRUCT);
@@ -208,7 +187,7 @@ static void expect_int_error(const char *name, const char *value)
 
 static void test_ints(void)
 {
-    json_object *in = parse(INTS_MAX);
+    json_object *in = test_json_parse(INTS_MAX);
     json_object *out;
     TestInts *t = NULL;
 
@@ -262,7 +241,7 @@ static void test_union(void)
     ROUNDTRIP(TestUnionNamedBase, "{\"kind\": \"alpha\", \"a-value\": 1}");
     ROUNDTRIP(TestUnionNamedBase, "{\"kind\": \"beta\"}");
 
-    in = parse("{\"kind\": \"beta\", \"b-list\": [{\"direct\": true}]}");
+    in = test_json_parse("{\"kind\": \"beta\", \"b-list\": [{\"direct\": true}]}");
     g_assert_true(visit_type_TestUnion(in, NULL, &u, &error_abort));
     g_assert_cmpint(u->kind, ==, TEST_UNION_KIND_BETA);
     g_assert_true(u->u.beta.b_list->value->direct);
@@ -305,13 +284,13 @@ static void test_alternate(void)
     ROUNDTRIP(TestAltEnum, "2.5");
     ROUNDTRIP_AS(TestAltEnum, "3", "3.0");
 
-    in = parse("[7]");
+    in = test_json_parse("[7]");
     g_assert_true(visit_type_TestAlternate(in, NULL, &a, &error_abort));
     g_assert_cmpint(a->type, ==, QTYPE_QLIST);
     g_assert_cmpint(a->u.l->value, ==, 7);
     qapi_free_TestAlternate(a);
     json_object_put(in);
-    in = parse("\"s\"");
+    in = test_json_parse("\"s\"");
     g_assert_true(visit_type_TestAlternate(in, NULL, &a, &error_abort));
     g_assert_cmpint(a->type, ==, QTYPE_QSTRING);
     g_assert_cmpstr(a->u.s, ==, "s");
@@ -464,7 +443,7 @@ static void test_introspect(void)
     g_assert_true(json_object_get_boolean(
                       json_object_object_get(cmd, "allow-oob")));
     cmd = find_entry(schema, "test-deprecated");
-    assert_json_eq(json_object_object_get(cmd, "features"),
+    test_assert_json_eq(json_object_object_get(cmd, "features"),
                    "[\"deprecated\", \"unstable\"]");
     g_assert_cmpstr(get_str(cmd, "ret-type"), ==, "[int]");
 
@@ -488,9 +467,9 @@ static void test_introspect_enum_union(void)
 
     g_assert_cmpstr(get_str(kind, "name"), ==, "kind");
     g_assert_cmpstr(get_str(e, "meta-type"), ==, "enum");
-    assert_json_eq(json_object_object_get(e, "values"),
+    test_assert_json_eq(json_object_object_get(e, "values"),
                    "[\"value-one\", \"value-two\", \"old\"]");
-    assert_json_eq(json_object_object_get(e, "members"),
+    test_assert_json_eq(json_object_object_get(e, "members"),
                    "[{\"name\": \"value-one\"}, {\"name\": \"value-two\"}, "
                    "{\"name\": \"old\", \"features\": [\"deprecated\"]}]");
 

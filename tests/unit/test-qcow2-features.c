@@ -11,6 +11,7 @@
 #include "block/block-backend.h"
 #include "block/dirty-bitmap.h"
 #include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 
 #define RW (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE | BLK_PERM_RESIZE)
 
@@ -84,20 +85,6 @@ static char *path_of(const char *name)
     return g_build_filename(tmpdir, name, NULL);
 }
 
-static BlockDriverState *open_json(const char *json, Error **errp)
-{
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
-
-    g_assert_nonnull(tree);
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, errp);
-    qapi_free_BlockdevOptions(o);
-    return bs;
-}
-
 /* Create name as qcow2 with extra creation options (JSON members) */
 static int create_image(const char *name, int64_t size, const char *extra,
                         Error **errp)
@@ -113,7 +100,7 @@ static int create_image(const char *name, int64_t size, const char *extra,
     CoCall c = { .fn = do_create };
 
     g_assert_true(g_file_set_contents(path, "", 0, NULL));
-    file = open_json(fjson, &error_abort);
+    file = test_open_json(fjson, &error_abort);
     tree = json_tokener_parse(cjson);
     g_assert_nonnull(tree);
     visit_type_BlockdevCreateOptions(tree, NULL, &c.create, &error_abort);
@@ -135,7 +122,7 @@ static BlockDriverState *open_image(const char *name, bool rw)
         "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}}",
         rw ? "false" : "true", path);
 
-    return open_json(json, &error_abort);
+    return test_open_json(json, &error_abort);
 }
 
 static BlockBackend *backend(BlockDriverState *bs)

@@ -12,7 +12,7 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "block/block-backend.h"
-#include "qapi/qapi-visit.h"
+#include "test-util-block.h"
 #include "../../block/qcow2.h"
 
 #define RW (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE)
@@ -67,16 +67,9 @@ static BlockBackend *open_qcow2(const char *path, const char *extra, Error **err
         "{\"driver\": \"qcow2\", \"node-name\": \"q\", %s"
         "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}}",
         extra ? extra : "", path);
-    json_object *tree = json_tokener_parse(json);
-    BlockdevOptions *o = NULL;
-    BlockDriverState *bs;
+    BlockDriverState *bs = test_open_json(json, errp);
     BlockBackend *blk;
 
-    g_assert_nonnull(tree);
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    bs = bdrv_open_blockdev(o, errp);
-    qapi_free_BlockdevOptions(o);
     if (!bs) {
         return NULL;
     }

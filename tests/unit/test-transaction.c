@@ -13,6 +13,7 @@
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-visit.h"
 #include "../../tools/archive-format.h"
+#include "test-util-block.h"
 
 /* ---- engine ---- */
 
@@ -229,18 +230,11 @@ static void test_archive_format(void)
 
 int main(int argc, char **argv)
 {
-    json_object *tree;
-    BlockdevOptions *o = NULL;
-
     g_test_init(&argc, &argv, NULL);
     qemu_init_main_loop(&error_abort);
     bdrv_init();
-    tree = json_tokener_parse("{\"driver\": \"null-co\", \"node-name\": \"disk\", "
-                              "\"size\": 1048576}");
-    visit_type_BlockdevOptions(tree, NULL, &o, &error_abort);
-    json_object_put(tree);
-    disk = bdrv_open_blockdev(o, &error_abort);
-    qapi_free_BlockdevOptions(o);
+    disk = test_open_json("{\"driver\": \"null-co\", \"node-name\": \"disk\", "
+                          "\"size\": 1048576}", &error_abort);
 
     g_test_add_func("/transaction/engine", test_engine);
     g_test_add_func("/transaction/bitmap-actions", test_bitmap_actions);
