@@ -150,6 +150,44 @@ static void c_recv_opt_reply(int fd, OptReply *r)
     g_assert(c_read(fd, r->data, r->len));
 }
 
+/* Receive one option reply into r and check its type */
+static void c_expect_reply(int fd, OptReply *r, uint32_t type)
+{
+    c_recv_opt_reply(fd, r);
+    g_assert_cmphex(r->type, ==, type);
+}
+
+/* Send an option and check the type of its one reply */
+static void c_opt_expect(int fd, uint32_t opt, const void *data, uint32_t len,
+                         uint32_t type)
+{
+    OptReply r;
+
+    c_send_opt(fd, opt, data, len);
+    c_expect_reply(fd, &r, type);
+}
+
+/*
+ * The data of SET_META_CONTEXT and LIST_META_CONTEXT: export exp and one
+ * query (none if NULL), in buf (12 + strlen(exp) + strlen(query) bytes);
+ * returns its length.
+ */
+static uint32_t c_meta_request(uint8_t *buf, const char *exp, const char *query)
+{
+    size_t elen = strlen(exp), qlen = query ? strlen(query) : 0;
+
+    put32(buf, elen);
+    memcpy(buf + 4, exp, elen);
+    if (!query) {
+        put32(buf + 4 + elen, 0);
+        return 8 + elen;
+    }
+    put32(buf + 4 + elen, 1);
+    put32(buf + 8 + elen, qlen);
+    memcpy(buf + 12 + elen, query, qlen);
+    return 12 + elen + qlen;
+}
+
 /* OPT_GO name with the given info requests; returns the transmission flags */
 static uint16_t c_go(int fd, const char *name, uint64_t *size)
 {
@@ -198,31 +236,21 @@ static uint16_t c_go(int fd, const char *name, uint64_t *size)
 
 static void c_structured(int fd)
 {
-    OptReply r;
-
-    c_send_opt(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ACK);
+    c_opt_expect(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0, NBD_REP_ACK);
 }
 
 static void c_set_meta(int fd, const char *exp, const char *query, uint32_t expect_id)
 {
-    size_t elen = strlen(exp), qlen = strlen(query);
-    g_autofree uint8_t *buf = g_malloc(12 + elen + qlen);
+    size_t qlen = strlen(query);
+    g_autofree uint8_t *buf = g_malloc(12 + strlen(exp) + qlen);
     OptReply r;
 
-    put32(buf, elen);
-    memcpy(buf + 4, exp, elen);
-    put32(buf + 4 + elen, 1);
-    put32(buf + 8 + elen, qlen);
-    memcpy(buf + 12 + elen, query, qlen);
-    c_send_opt(fd, NBD_OPT_SET_META_CONTEXT, buf, 12 + elen + qlen);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_META_CONTEXT);
+    c_send_opt(fd, NBD_OPT_SET_META_CONTEXT, buf,
+               c_meta_request(buf, exp, query));
+    c_expect_reply(fd, &r, NBD_REP_META_CONTEXT);
     g_assert_cmpuint(get32(r.data), ==, expect_id);
     g_assert_cmpmem(r.data + 4, r.len - 4, query, qlen);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ACK);
+    c_expect_reply(fd, &r, NBD_REP_ACK);
 }
 
 /* A connected client in transmission phase */
@@ -408,50 +436,32 @@ static void test_refused_options(void)
     c_hello(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
 
     c_send_opt(fd, 99, "xyz", 3);
-    c_recv_opt_reply(fd, &r);
+    c_expect_reply(fd, &r, NBD_REP_ERR_UNSUP);
     g_assert_cmpuint(r.opt, ==, 99);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_UNSUP);
 
-    c_send_opt(fd, NBD_OPT_STARTTLS, NULL, 0);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_POLICY);
-
-    c_send_opt(fd, NBD_OPT_LIST, "x", 1);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_INVALID);
+    c_opt_expect(fd, NBD_OPT_STARTTLS, NULL, 0, NBD_REP_ERR_POLICY);
+    c_opt_expect(fd, NBD_OPT_LIST, "x", 1, NBD_REP_ERR_INVALID);
 
     /* Too long to hold: drained, then refused */
     memset(big, 'a', sizeof(big));
-    c_send_opt(fd, NBD_OPT_GO, big, sizeof(big));
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_TOO_BIG);
+    c_opt_expect(fd, NBD_OPT_GO, big, sizeof(big), NBD_REP_ERR_TOO_BIG);
 
     /* Lengths that do not add up */
     put32(buf, 100);
-    c_send_opt(fd, NBD_OPT_GO, buf, 8);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_INVALID);
+    c_opt_expect(fd, NBD_OPT_GO, buf, 8, NBD_REP_ERR_INVALID);
 
     /* No such export */
     put32(buf, 3);
     memcpy(buf + 4, "zzz", 3);
     put16(buf + 7, 0);
-    c_send_opt(fd, NBD_OPT_GO, buf, 9);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_UNKNOWN);
+    c_opt_expect(fd, NBD_OPT_GO, buf, 9, NBD_REP_ERR_UNKNOWN);
 
     /* Meta contexts need structured replies first */
-    put32(buf, 2);
-    memcpy(buf + 4, "rw", 2);
-    put32(buf + 6, 0);
-    c_send_opt(fd, NBD_OPT_SET_META_CONTEXT, buf, 10);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_INVALID);
+    c_opt_expect(fd, NBD_OPT_SET_META_CONTEXT, buf,
+                 c_meta_request(buf, "rw", NULL), NBD_REP_ERR_INVALID);
 
     c_structured(fd);
-    c_send_opt(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ERR_INVALID);
+    c_opt_expect(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0, NBD_REP_ERR_INVALID);
 
     /* LIST: every export, then ACK */
     c_send_opt(fd, NBD_OPT_LIST, NULL, 0);
@@ -465,16 +475,12 @@ static void test_refused_options(void)
     }
 
     /* LIST_META_CONTEXT with no query: every context, id 0 */
-    put32(buf, 2);
-    memcpy(buf + 4, "rw", 2);
-    put32(buf + 6, 0);
-    c_send_opt(fd, NBD_OPT_LIST_META_CONTEXT, buf, 10);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_META_CONTEXT);
+    c_send_opt(fd, NBD_OPT_LIST_META_CONTEXT, buf,
+               c_meta_request(buf, "rw", NULL));
+    c_expect_reply(fd, &r, NBD_REP_META_CONTEXT);
     g_assert_cmpuint(get32(r.data), ==, 0);
     g_assert_cmpmem(r.data + 4, r.len - 4, "base:allocation", 15);
-    c_recv_opt_reply(fd, &r);
-    g_assert_cmphex(r.type, ==, NBD_REP_ACK);
+    c_expect_reply(fd, &r, NBD_REP_ACK);
 
     /* After all that, the client still gets its export */
     c_go(fd, "rw", &size);
@@ -525,12 +531,7 @@ static void test_violations(void)
     /* ABORT is acknowledged, then the server hangs up */
     fd = c_connect();
     c_hello(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
-    c_send_opt(fd, NBD_OPT_ABORT, NULL, 0);
-    {
-        OptReply r;
-        c_recv_opt_reply(fd, &r);
-        g_assert_cmphex(r.type, ==, NBD_REP_ACK);
-    }
+    c_opt_expect(fd, NBD_OPT_ABORT, NULL, 0, NBD_REP_ACK);
     g_assert(c_wait_eof(fd));
     close(fd);
 
