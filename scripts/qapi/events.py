@@ -8,7 +8,7 @@ QAPIEvent of all events with its lookup table.
 """
 
 from .common import c_enum_const, c_name, wrap_if
-from .gen import QAPIGenC
+from .gen import gen_c_pair
 from .schema import QAPISchemaEnumMember, QAPISchemaEnumType
 from .types import gen_enum_decl, gen_enum_lookup
 
@@ -57,10 +57,7 @@ def gen_event_send(ev):
 
 def gen_events(schema, prefix):
     name = prefix + 'qapi-events'
-    h = QAPIGenC(name + '.h', 'QAPI events: qapi_event_send_*()',
-                 schema.fname)
-    c = QAPIGenC(name + '.c', 'QAPI events: qapi_event_send_*()',
-                 schema.fname)
+    h, c = gen_c_pair(name, 'QAPI events: qapi_event_send_*()', schema.fname)
     h.add('#include "qapi/qmp-dispatch.h"\n#include "%sqapi-types.h"\n\n'
           % prefix)
     c.add('#include "qemu/osdep.h"\n#include "%sqapi-visit.h"\n'

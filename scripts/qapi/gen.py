@@ -60,6 +60,15 @@ class QAPIGenC(QAPIGenFile):
                 + ''.join(self.body) + '\n#endif /* %s */\n' % self.guard)
 
 
+def gen_c_pair(name, what, schema_name, c_what=None):
+    """The header NAME.h and the source NAME.c of one back end: (h, c).
+
+    what goes in both banners, or only in the header's when c_what is given.
+    """
+    return (QAPIGenC(name + '.h', what, schema_name),
+            QAPIGenC(name + '.c', c_what or what, schema_name))
+
+
 # ------------------------------------------------------------ type helpers
 
 def is_builtin(typ):

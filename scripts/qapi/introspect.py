@@ -12,7 +12,7 @@ CONFIG_ macro is not defined.  The data is a static QLitObject tree
 """
 
 from .common import c_name, gen_if, gen_endif
-from .gen import QAPIGenC
+from .gen import gen_c_pair
 from .schema import (QAPISchemaAlternateType, QAPISchemaArrayType,
                      QAPISchemaBuiltinType, QAPISchemaEnumType,
                      QAPISchemaObjectType)
@@ -170,10 +170,8 @@ def to_qlit(node, level=0):
 def gen_introspect(schema, prefix, unmask=False):
     name = prefix + 'qapi-introspect'
     var = c_name(prefix, False) + 'qmp_schema_qlit'
-    h = QAPIGenC(name + '.h', 'QAPI introspection data (query-qmp-schema)',
-                 schema.fname)
-    c = QAPIGenC(name + '.c', 'QAPI introspection data (query-qmp-schema)',
-                 schema.fname)
+    h, c = gen_c_pair(name, 'QAPI introspection data (query-qmp-schema)',
+                      schema.fname)
     h.add('#include "qapi/qlit.h"\n\nextern const QLitObject %s;\n' % var)
     c.add('#include "qemu/osdep.h"\n#include "%s.h"\n\n' % name)
     trees = IntrospectBuilder(schema, unmask).build()

@@ -10,7 +10,7 @@ qapi_free_Foo(), qapi_clear_Foo() (free members only) and g_autoptr support.
 """
 
 from .common import c_enum_const, c_name, wrap_if, gen_if, gen_endif
-from .gen import QAPIGenC, gen_free, member_c_decl
+from .gen import gen_c_pair, gen_free, member_c_decl
 from .schema import (QAPISchemaAlternateType, QAPISchemaArrayType,
                      QAPISchemaBuiltinType, QAPISchemaEnumType,
                      QAPISchemaObjectType, alternate_qtype)
@@ -184,10 +184,8 @@ def order_objects(types):
 
 
 def gen_builtin_types(schema):
-    h = QAPIGenC('qapi-builtin-types.h', 'QAPI built-in list types',
-                 schema.fname)
-    c = QAPIGenC('qapi-builtin-types.c',
-                 'QAPI built-in list types: free functions', schema.fname)
+    h, c = gen_c_pair('qapi-builtin-types', 'QAPI built-in list types',
+                      schema.fname, 'QAPI built-in list types: free functions')
     h.add('#include "qapi/util.h"\n\n')
     c.add('#include "qemu/osdep.h"\n#include "qapi/qapi-builtin-types.h"\n\n')
     for t in schema.builtin_arrays:
@@ -201,11 +199,9 @@ def gen_builtin_types(schema):
 
 def gen_types(schema, prefix):
     name = prefix + 'qapi-types'
-    h = QAPIGenC(name + '.h', 'QAPI schema types (C structs, enums, lists)',
-                 schema.fname)
-    c = QAPIGenC(name + '.c',
-                 'QAPI schema types: enum lookup tables, free functions',
-                 schema.fname)
+    h, c = gen_c_pair(name, 'QAPI schema types (C structs, enums, lists)',
+                      schema.fname,
+                      'QAPI schema types: enum lookup tables, free functions')
     h.add('#include "qapi/qapi-builtin-types.h"\n\n')
     c.add('#include "qemu/osdep.h"\n#include "%s.h"\n\n' % name)
     named = schema.object_types()

@@ -14,7 +14,7 @@ arguments and event data.
 """
 
 from .common import c_enum_const, wrap_if
-from .gen import QAPIGenC, out_param_type
+from .gen import gen_c_pair, out_param_type
 from .schema import (QAPISchemaAlternateType, QAPISchemaArrayType,
                      QAPISchemaEnumType, QAPISchemaObjectType,
                      alternate_qtype)
@@ -105,6 +105,17 @@ def _tag_case(typ, v):
     return c_enum_const(tag.name, v.name, tag.prefix)
 
 
+def _variant_switch(typ, gen_case):
+    """switch on typ's tag: each variant's case label, then gen_case(v)."""
+    if not typ.variants:
+        return ''
+    text = '    switch (obj->%s) {\n' % typ.tag_member.c_name()
+    for v in typ.variants:
+        text += wrap_if(v.ifcond,
+                        '    case %s:\n' % _tag_case(typ, v) + gen_case(v))
+    return text + '    default:\n        break;\n    }\n'
+
+
 def gen_object_visit(typ):
     cn = typ.c_name()
     d = {'cn': cn}
@@ -113,26 +124,16 @@ def gen_object_visit(typ):
         body += '    json_object *v;\n    char *p;\n    bool ok;\n\n'
     for m in typ.members:
         body += _indent(gen_member_in(m))
-    if typ.variants:
-        body += '    switch (obj->%s) {\n' % typ.tag_member.c_name()
-        for v in typ.variants:
-            body += wrap_if(v.ifcond, '    case %s:\n'
-                            '        return visit_type_%s_members(in, path, '
-                            '&obj->u.%s, seen, errp);\n'
-                            % (_tag_case(typ, v), v.type.c_name(), v.c_name()))
-        body += '    default:\n        break;\n    }\n'
+    body += _variant_switch(typ, lambda v: (
+        '        return visit_type_%s_members(in, path, &obj->u.%s, seen, '
+        'errp);\n' % (v.type.c_name(), v.c_name())))
     d['in_body'] = body
     out = ''
     for m in typ.members:
         out += _indent(gen_member_out(m))
-    if typ.variants:
-        out += '    switch (obj->%s) {\n' % typ.tag_member.c_name()
-        for v in typ.variants:
-            out += wrap_if(v.ifcond, '    case %s:\n'
-                           '        visit_out_%s_members(out, &obj->u.%s);\n'
-                           '        break;\n'
-                           % (_tag_case(typ, v), v.type.c_name(), v.c_name()))
-        out += '    default:\n        break;\n    }\n'
+    out += _variant_switch(typ, lambda v: (
+        '        visit_out_%s_members(out, &obj->u.%s);\n'
+        '        break;\n' % (v.type.c_name(), v.c_name())))
     d['out_body'] = out
     return '''bool visit_type_%(cn)s_members(json_object *in, const char *path,
         %(cn)s *obj, GPtrArray *seen, Error **errp)
@@ -280,10 +281,8 @@ def gen_visit_def(typ):
 
 
 def gen_builtin_visit(schema):
-    h = QAPIGenC('qapi-builtin-visit.h', 'QAPI visitors of built-in list types',
-                 schema.fname)
-    c = QAPIGenC('qapi-builtin-visit.c', 'QAPI visitors of built-in list types',
-                 schema.fname)
+    h, c = gen_c_pair('qapi-builtin-visit',
+                      'QAPI visitors of built-in list types', schema.fname)
     h.add('#include "qapi/qapi-builtin-types.h"\n#include "qapi/visitor.h"\n\n')
     c.add('#include "qemu/osdep.h"\n#include "qapi/qapi-builtin-visit.h"\n\n')
     for t in schema.builtin_arrays:
@@ -294,10 +293,8 @@ def gen_builtin_visit(schema):
 
 def gen_visit(schema, prefix):
     name = prefix + 'qapi-visit'
-    h = QAPIGenC(name + '.h', 'QAPI visitors: json-c <-> C conversion',
-                 schema.fname)
-    c = QAPIGenC(name + '.c', 'QAPI visitors: json-c <-> C conversion',
-                 schema.fname)
+    h, c = gen_c_pair(name, 'QAPI visitors: json-c <-> C conversion',
+                      schema.fname)
     h.add('#include "qapi/qapi-builtin-visit.h"\n#include "%sqapi-types.h"\n\n'
           % prefix)
     c.add('#include "qemu/osdep.h"\n#include "%s.h"\n\n' % name)
