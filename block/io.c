@@ -504,6 +504,8 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
     int ret = 0;
 
     max_zeroes = MAX(QEMU_ALIGN_DOWN(max_zeroes, align), (int64_t)align);
+    /* The file system may turn zeroed data into a hole */
+    bdrv_bsc_invalidate_range(bs, offset, bytes);
     if ((flags & BDRV_REQ_NO_FALLBACK) &&
         (!drv->bdrv_co_pwrite_zeroes ||
          !(bs->supported_zero_flags & BDRV_REQ_NO_FALLBACK))) {
@@ -831,6 +833,7 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     max_pdiscard = MAX(QEMU_ALIGN_DOWN(max_pdiscard, align), align);
 
     bdrv_inc_in_flight(bs);
+    bdrv_bsc_invalidate_range(bs, offset, bytes);
     tracked_request_begin(&req, bs, offset, bytes, BDRV_TRACKED_DISCARD);
     ret = wait_serialising_requests(&req, 0);
     while (ret == 0 && bytes > 0) {
@@ -914,6 +917,39 @@ out:
 
 /* ---- block status ---- */
 
+/*
+ * The driver's answer for an aligned range, through the node's block-status
+ * cache where the driver has one: a query inside the last data extent is
+ * answered from it, and a data answer (which such a driver may extend past
+ * the range asked for) is remembered.
+ */
+static int coroutine_fn
+bdrv_co_driver_block_status(BlockDriverState *bs, bool want_zero,
+                            int64_t offset, int64_t bytes, int64_t *pnum,
+                            int64_t *map, BlockDriverState **file)
+{
+    const BlockDriver *drv = bs->drv;
+    int ret;
+
+    if (!drv->has_block_status_cache || !want_zero) {
+        return drv->bdrv_co_block_status(bs, want_zero, offset, bytes, pnum,
+                                         map, file);
+    }
+    if (bdrv_bsc_is_data(bs, offset, pnum)) {
+        *map = offset;
+        *file = bs;
+        return BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
+    }
+    ret = drv->bdrv_co_block_status(bs, want_zero, offset, bytes, pnum, map,
+                                    file);
+    if (ret >= 0 && (ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO)) ==
+        BDRV_BLOCK_DATA && (ret & BDRV_BLOCK_OFFSET_VALID) &&
+        *file == bs && *map == offset) {
+        bdrv_bsc_fill(bs, offset, *pnum);
+    }
+    return ret;
+}
+
 int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, bool want_zero,
                                       int64_t offset, int64_t bytes,
                                       int64_t *pnum, int64_t *map,
@@ -966,9 +1002,9 @@ int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, bool want_zero,
     align = bs->bl.request_alignment;
     aligned_offset = QEMU_ALIGN_DOWN(offset, align);
     aligned_bytes = QEMU_ALIGN_UP(offset + bytes, align) - aligned_offset;
-    ret = drv->bdrv_co_block_status(bs, want_zero, aligned_offset,
-                                    aligned_bytes, pnum, &local_map,
-                                    &local_file);
+    ret = bdrv_co_driver_block_status(bs, want_zero, aligned_offset,
+                                      aligned_bytes, pnum, &local_map,
+                                      &local_file);
     if (ret < 0) {
         *pnum = 0;
         goto out;
@@ -1312,6 +1348,7 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
                           BDRV_MAX_LENGTH - MIN(old_size, offset),
                           BDRV_TRACKED_TRUNCATE);
     bdrv_make_request_serialising(&req, 1);
+    bdrv_bsc_invalidate_range(bs, 0, BDRV_MAX_LENGTH);
 
     if (drv->bdrv_co_truncate) {
         ret = drv->bdrv_co_truncate(bs, offset, exact, prealloc,

@@ -88,12 +88,31 @@ typedef struct QEMUSnapshotInfo {
     uint64_t icount;                /* record/replay step, -1ULL when absent */
 } QEMUSnapshotInfo;
 
+/* One extent a protocol node reported as data (block/block-status-cache.c) */
+typedef struct BdrvBlockStatusCache {
+    bool valid;
+    int64_t data_start;
+    int64_t data_end;
+} BdrvBlockStatusCache;
+
+bool bdrv_bsc_is_data(BlockDriverState *bs, int64_t offset, int64_t *pnum);
+void bdrv_bsc_fill(BlockDriverState *bs, int64_t offset, int64_t bytes);
+void bdrv_bsc_invalidate_range(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes);
+
 struct BlockDriver {
     const char *format_name;
     int instance_size;
     bool is_filter;                 /* all I/O goes to the filtered child unchanged */
     bool is_format;                 /* false for protocol drivers (file, nbd, null) */
     bool supports_backing;
+    /*
+     * bdrv_co_block_status may answer DATA beyond the requested range and
+     * the answer may be cached (block-status-cache.c): protocol drivers
+     * whose data only becomes a hole through discard, write-zeroes or
+     * truncate of this node.
+     */
+    bool has_block_status_cache;
 
     /* Open with the node's typed options; set bs->total bytes source via getlength. */
     int (*bdrv_open)(BlockDriverState *bs, BlockdevOptions *options, int flags,
@@ -322,6 +341,7 @@ struct BlockDriverState {
     CoQueue flush_queue;
     bool active_flush_req;
     int64_t total_bytes_hint;       /* cached length, -1 unknown */
+    BdrvBlockStatusCache block_status_cache;    /* block-status-cache.c */
 
     GSList *op_blockers[BLOCK_OP_TYPE_MAX];    /* Error *: reasons, newest first */
 
