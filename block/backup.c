@@ -23,12 +23,6 @@
 #include "copy-before-write.h"
 #include "trace/trace-block.h"
 
-/* Retry delay bounds under on-*-error=ignore */
-#define BACKUP_BACKOFF_MIN_NS   (10 * SCALE_MS)
-#define BACKUP_BACKOFF_MAX_NS   (2 * NANOSECONDS_PER_SECOND)
-/* At most one BLOCK_JOB_ERROR per this interval under ignore */
-#define BACKUP_ERROR_EVENT_NS   NANOSECONDS_PER_SECOND
-
 typedef struct BackupBlockJob {
     BlockJob common;
     BlockDriverState *cbw;
@@ -47,9 +41,7 @@ typedef struct BackupBlockJob {
     int in_flight;
     int task_ret;                   /* first task error since the last check */
     bool task_error_is_read;
-    int64_t backoff_ns;             /* ignore: next retry delay (0: none) */
-    int64_t last_error_event_ns;    /* ignore: last BLOCK_JOB_ERROR sent */
-    int64_t errors_coalesced;       /* ignore: errors not sent since then */
+    BlockJobErrorThrottle err_throttle;     /* on-*-error=ignore */
     Coroutine *waiting;             /* run() waiting for a task to finish */
     bool exited;
     bool target_owned;              /* drive-backup opened it */
@@ -89,7 +81,7 @@ static void coroutine_fn backup_worker(void *opaque)
         s->task_ret = ret;
         s->task_error_is_read = is_read;
     } else if (ret == 0) {
-        s->backoff_ns = 0;
+        block_job_error_throttle_success(&s->err_throttle);
     }
     g_free(w);
     s->in_flight--;
@@ -123,33 +115,17 @@ static void backup_update_remaining(BackupBlockJob *s)
 }
 
 /*
- * QEMU's policies, with two blockd refinements under `ignore` (as mirror):
- * the failed clusters are retried after an exponential backoff (10 ms
- * doubling up to 2 s, reset by a successful task) instead of at once, and
- * BLOCK_JOB_ERROR is sent at most once a second (errors in between are
- * counted and traced, not sent).
+ * QEMU's policies, with blockd's refinements under `ignore` (as mirror, see
+ * block_job_error_action_throttled()): the failed clusters are retried
+ * after a backoff instead of at once, and BLOCK_JOB_ERROR is coalesced.
  */
 static BlockErrorAction backup_error_action(BackupBlockJob *s, bool is_read,
                                             int error)
 {
     BlockdevOnError policy = is_read ? s->on_source_error : s->on_target_error;
-    int64_t now;
 
-    if (policy != BLOCKDEV_ON_ERROR_IGNORE) {
-        return block_job_error_action(&s->common, policy, is_read, error);
-    }
-    s->backoff_ns = s->backoff_ns ? MIN(s->backoff_ns * 2, BACKUP_BACKOFF_MAX_NS)
-                                  : BACKUP_BACKOFF_MIN_NS;
-    now = qemu_clock_get_ns();
-    if (s->last_error_event_ns &&
-        now - s->last_error_event_ns < BACKUP_ERROR_EVENT_NS) {
-        s->errors_coalesced++;
-        trace_backup_error_coalesced(s, is_read, error, s->errors_coalesced);
-        return BLOCK_ERROR_ACTION_IGNORE;
-    }
-    s->last_error_event_ns = now;
-    s->errors_coalesced = 0;
-    return block_job_error_action(&s->common, policy, is_read, error);
+    return block_job_error_action_throttled(&s->common, &s->err_throttle,
+                                            policy, is_read, error);
 }
 
 /*
@@ -178,7 +154,7 @@ static int coroutine_fn backup_handle_error(BackupBlockJob *s)
     }
     s->cursor = 0;      /* re-dirtied clusters may be behind us */
     if (action == BLOCK_ERROR_ACTION_IGNORE) {
-        job_sleep_ns(&s->common.job, s->backoff_ns);
+        job_sleep_ns(&s->common.job, s->err_throttle.backoff_ns);
     }
     return 0;
 }

@@ -9,6 +9,13 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "qapi/qapi-events.h"
+#include "trace/trace-block.h"
+
+/* Retry delay bounds under on-*-error=ignore */
+#define BLOCK_JOB_BACKOFF_MIN_NS    (10 * SCALE_MS)
+#define BLOCK_JOB_BACKOFF_MAX_NS    (2 * NANOSECONDS_PER_SECOND)
+/* At most one BLOCK_JOB_ERROR per this interval and throttle (ignore) */
+#define BLOCK_JOB_ERROR_EVENT_NS    NANOSECONDS_PER_SECOND
 
 /* QEMU's is_block_job(): the job types that work on block nodes */
 static bool is_block_job(Job *job)
@@ -435,4 +442,33 @@ BlockErrorAction block_job_error_action(BlockJob *job, BlockdevOnError on_err,
         block_job_iostatus_set_err(job, error);
     }
     return action;
+}
+
+BlockErrorAction block_job_error_action_throttled(BlockJob *job,
+                                                  BlockJobErrorThrottle *t,
+                                                  BlockdevOnError on_err,
+                                                  int is_read, int error)
+{
+    int64_t now;
+
+    if (on_err != BLOCKDEV_ON_ERROR_IGNORE) {
+        return block_job_error_action(job, on_err, is_read, error);
+    }
+    t->backoff_ns = t->backoff_ns ?
+                    MIN(t->backoff_ns * 2, BLOCK_JOB_BACKOFF_MAX_NS) :
+                    BLOCK_JOB_BACKOFF_MIN_NS;
+    now = qemu_clock_get_ns();
+    if (t->last_event_ns && now - t->last_event_ns < BLOCK_JOB_ERROR_EVENT_NS) {
+        t->suppressed++;
+        trace_block_job_error_coalesced(job, is_read, error, t->suppressed);
+        return BLOCK_ERROR_ACTION_IGNORE;
+    }
+    t->last_event_ns = now;
+    t->suppressed = 0;
+    return block_job_error_action(job, on_err, is_read, error);
+}
+
+void block_job_error_throttle_success(BlockJobErrorThrottle *t)
+{
+    t->backoff_ns = 0;
 }

@@ -50,13 +50,6 @@ typedef struct MirrorOp {
     CoQueue waiters;
 } MirrorOp;
 
-/* Coalesced error events under on-*-error=ignore, per operation type */
-typedef struct MirrorErrorThrottle {
-    int64_t last_event_ns;          /* last BLOCK_JOB_ERROR sent */
-    int64_t backoff_ns;             /* current retry delay (0 = none) */
-    uint64_t suppressed;            /* errors not reported since */
-} MirrorErrorThrottle;
-
 struct MirrorBlockJob {
     BlockJob common;
 
@@ -109,7 +102,8 @@ struct MirrorBlockJob {
     int64_t pass_best_dirty;        /* lowest count seen so far */
     int stalled_passes;
 
-    MirrorErrorThrottle err_throttle[2];    /* [is_read] */
+    /* on-*-error=ignore: backoff and coalesced events per operation type */
+    BlockJobErrorThrottle err_throttle[2];  /* [is_read] */
     int64_t last_pause_ns;
 };
 

@@ -16,12 +16,6 @@
 #include "qapi/qapi-events.h"
 #include "trace/trace-block.h"
 
-/* Retry delay bounds under on-*-error=ignore */
-#define MIRROR_BACKOFF_MIN_NS   (10 * SCALE_MS)
-#define MIRROR_BACKOFF_MAX_NS   (2 * NANOSECONDS_PER_SECOND)
-/* At most one BLOCK_JOB_ERROR per this interval and operation type (ignore) */
-#define MIRROR_ERROR_EVENT_NS   NANOSECONDS_PER_SECOND
-
 static MirrorBlockJob *to_mirror(Job *job)
 {
     return container_of(job, MirrorBlockJob, common.job);
@@ -30,16 +24,13 @@ static MirrorBlockJob *to_mirror(Job *job)
 /* ---- errors ---- */
 
 /*
- * QEMU's policies, with two blockd refinements under `ignore`: failed
- * ranges are retried after an exponential backoff (10 ms doubling up to
- * 2 s, reset by a success), and BLOCK_JOB_ERROR is sent at most once a
- * second per operation type (errors in between are counted, not sent).
+ * QEMU's policies, with blockd's refinements under `ignore` (see
+ * block_job_error_action_throttled()): a backoff before the retry and
+ * BLOCK_JOB_ERROR coalesced, per operation type.
  */
 BlockErrorAction mirror_error_action(MirrorBlockJob *s, bool read, int error)
 {
     BlockdevOnError policy = read ? s->on_source_error : s->on_target_error;
-    MirrorErrorThrottle *t = &s->err_throttle[read];
-    int64_t now = qemu_clock_get_ns();
 
     /*
      * Failed because of a force cancel (bdrv_cancel_in_flight): no event,
@@ -49,24 +40,13 @@ BlockErrorAction mirror_error_action(MirrorBlockJob *s, bool read, int error)
         return BLOCK_ERROR_ACTION_IGNORE;
     }
     s->actively_synced = false;
-    if (policy != BLOCKDEV_ON_ERROR_IGNORE) {
-        return block_job_error_action(&s->common, policy, read, error);
-    }
-    t->backoff_ns = t->backoff_ns ? MIN(t->backoff_ns * 2, MIRROR_BACKOFF_MAX_NS)
-                                  : MIRROR_BACKOFF_MIN_NS;
-    if (t->last_event_ns && now - t->last_event_ns < MIRROR_ERROR_EVENT_NS) {
-        t->suppressed++;
-        trace_mirror_error_coalesced(s, read, error, t->suppressed);
-        return BLOCK_ERROR_ACTION_IGNORE;
-    }
-    t->last_event_ns = now;
-    t->suppressed = 0;
-    return block_job_error_action(&s->common, policy, read, error);
+    return block_job_error_action_throttled(&s->common, &s->err_throttle[read],
+                                            policy, read, error);
 }
 
 static void mirror_error_success(MirrorBlockJob *s, bool read)
 {
-    s->err_throttle[read].backoff_ns = 0;
+    block_job_error_throttle_success(&s->err_throttle[read]);
 }
 
 /* ---- one operation ---- */
@@ -300,7 +280,7 @@ static void coroutine_fn mirror_iteration(MirrorBlockJob *s, int64_t cnt)
     int64_t budget = s->buf_size - s->bytes_in_flight;
     int64_t max = MIN(s->max_io_bytes, QEMU_ALIGN_DOWN(budget, s->granularity));
     int64_t offset, bytes, delay;
-    MirrorErrorThrottle *t;
+    BlockJobErrorThrottle *t;
 
     if (s->in_flight >= MIRROR_MAX_IN_FLIGHT || max <= 0) {
         trace_mirror_yield(s, cnt, (int)(budget / s->granularity), s->in_flight);

@@ -56,4 +56,30 @@ void coroutine_fn block_job_ratelimit_sleep(BlockJob *job);
 BlockErrorAction block_job_error_action(BlockJob *job, BlockdevOnError on_err,
                                         int is_read, int error);
 
+/*
+ * blockd's refinement of on-*-error=ignore (mirror, backup): the failed
+ * range is retried after an exponential backoff (10 ms doubling up to 2 s,
+ * reset by a success), and BLOCK_JOB_ERROR is sent at most once a second
+ * per throttle (errors in between are counted and traced, not sent).  A job
+ * keeps one BlockJobErrorThrottle per stream of errors it coalesces
+ * (zero-initialized).
+ */
+typedef struct BlockJobErrorThrottle {
+    int64_t last_event_ns;          /* last BLOCK_JOB_ERROR sent */
+    int64_t backoff_ns;             /* next retry delay (0 = none) */
+    uint64_t suppressed;            /* errors not sent since then */
+} BlockJobErrorThrottle;
+
+/*
+ * block_job_error_action() with the throttle t applied when on_err is
+ * ignore (then the delay to wait before retrying is t->backoff_ns).
+ */
+BlockErrorAction block_job_error_action_throttled(BlockJob *job,
+                                                  BlockJobErrorThrottle *t,
+                                                  BlockdevOnError on_err,
+                                                  int is_read, int error);
+
+/* An operation succeeded: the next error starts the backoff anew. */
+void block_job_error_throttle_success(BlockJobErrorThrottle *t);
+
 #endif /* BLOCK_BLOCKJOB_INT_H */
