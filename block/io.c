@@ -243,24 +243,43 @@ static int64_t bdrv_max_transfer(BlockDriverState *bs, uint64_t align)
     return MAX(QEMU_ALIGN_DOWN(max, align), (int64_t)align);
 }
 
+/* A driver's bdrv_co_preadv or bdrv_co_pwritev */
+typedef int coroutine_fn BdrvDriverRwFunc(BlockDriverState *bs, int64_t offset,
+                                          int64_t bytes, QEMUIOVector *qiov,
+                                          BdrvRequestFlags flags);
+
+/*
+ * fn on qiov[qiov_offset, +bytes): the caller's vector as is when it is
+ * exactly that, else a slice of it.  -ENOTSUP without fn.
+ */
+static int coroutine_fn bdrv_driver_rw(BlockDriverState *bs,
+                                       BdrvDriverRwFunc *fn, int64_t offset,
+                                       int64_t bytes, QEMUIOVector *qiov,
+                                       size_t qiov_offset,
+                                       BdrvRequestFlags flags)
+{
+    QEMUIOVector local;
+    int ret;
+
+    if (!fn) {
+        return -ENOTSUP;
+    }
+    if (qiov_offset == 0 && qiov->size == (uint64_t)bytes) {
+        return fn(bs, offset, bytes, qiov, flags);
+    }
+    qemu_iovec_init_slice(&local, qiov, qiov_offset, bytes);
+    ret = fn(bs, offset, bytes, &local, flags);
+    qemu_iovec_destroy(&local);
+    return ret;
+}
+
 static int coroutine_fn bdrv_driver_preadv(BlockDriverState *bs, int64_t offset,
                                            int64_t bytes, QEMUIOVector *qiov,
                                            size_t qiov_offset,
                                            BdrvRequestFlags flags)
 {
-    QEMUIOVector local;
-    int ret;
-
-    if (!bs->drv->bdrv_co_preadv) {
-        return -ENOTSUP;
-    }
-    if (qiov_offset == 0 && qiov->size == (uint64_t)bytes) {
-        return bs->drv->bdrv_co_preadv(bs, offset, bytes, qiov, flags);
-    }
-    qemu_iovec_init_slice(&local, qiov, qiov_offset, bytes);
-    ret = bs->drv->bdrv_co_preadv(bs, offset, bytes, &local, flags);
-    qemu_iovec_destroy(&local);
-    return ret;
+    return bdrv_driver_rw(bs, bs->drv->bdrv_co_preadv, offset, bytes, qiov,
+                          qiov_offset, flags);
 }
 
 static int coroutine_fn bdrv_driver_pwritev(BlockDriverState *bs, int64_t offset,
@@ -268,20 +287,8 @@ static int coroutine_fn bdrv_driver_pwritev(BlockDriverState *bs, int64_t offset
                                             size_t qiov_offset,
                                             BdrvRequestFlags flags)
 {
-    QEMUIOVector local;
-    int ret;
-
-    if (!bs->drv->bdrv_co_pwritev) {
-        return -ENOTSUP;
-    }
-    flags &= bs->supported_write_flags;
-    if (qiov_offset == 0 && qiov->size == (uint64_t)bytes) {
-        return bs->drv->bdrv_co_pwritev(bs, offset, bytes, qiov, flags);
-    }
-    qemu_iovec_init_slice(&local, qiov, qiov_offset, bytes);
-    ret = bs->drv->bdrv_co_pwritev(bs, offset, bytes, &local, flags);
-    qemu_iovec_destroy(&local);
-    return ret;
+    return bdrv_driver_rw(bs, bs->drv->bdrv_co_pwritev, offset, bytes, qiov,
+                          qiov_offset, flags & bs->supported_write_flags);
 }
 
 /* ---- reads ---- */
@@ -411,77 +418,6 @@ static int coroutine_fn bdrv_padded_preadv(BdrvChild *child,
     }
     bdrv_pad_destroy(&pad);
     return ret;
-}
-
-/*
- * The checks that open bdrv_co_preadv() and bdrv_co_pwritev(), in QEMU's
- * order: a node without driver, a write to a read-only node, a bad range,
- * a missing buffer (allowed for a prefetch hint, NBD_CMD_CACHE, which then
- * does nothing, and for a zero write).  Returns -errno to fail the
- * request, 0 when it is complete already (nothing to transfer), 1 to go on.
- */
-static int bdrv_check_rw_request(BlockDriverState *bs, bool is_write,
-                                 int64_t offset, int64_t bytes,
-                                 QEMUIOVector *qiov, BdrvRequestFlags flags)
-{
-    int ret;
-
-    if (!bs->drv) {
-        return -ENOMEDIUM;
-    }
-    if (is_write && !bdrv_is_writable(bs)) {   /* read-only or inactive */
-        return -EPERM;
-    }
-    ret = bdrv_check_request32(offset, bytes, qiov);
-    if (ret < 0) {
-        return ret;
-    }
-    if (!qiov) {
-        if (!(flags & (is_write ? BDRV_REQ_ZERO_WRITE : BDRV_REQ_PREFETCH))) {
-            return -EINVAL;
-        }
-        if (!is_write) {
-            return 0;
-        }
-    }
-    return bytes > 0;
-}
-
-int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
-                                QEMUIOVector *qiov, BdrvRequestFlags flags)
-{
-    BlockDriverState *bs = child->bs;
-    BdrvTrackedRequest req;
-    uint64_t align;
-    int ret;
-
-    trace_bdrv_co_preadv_part(bs, offset, bytes, flags);
-    ret = bdrv_check_rw_request(bs, false, offset, bytes, qiov, flags);
-    if (ret <= 0) {
-        return ret;
-    }
-    align = bs->bl.request_alignment;
-    bdrv_inc_in_flight(bs);
-    tracked_request_begin(&req, bs, offset, bytes, BDRV_TRACKED_READ);
-    if (QEMU_IS_ALIGNED(offset, align) && QEMU_IS_ALIGNED(bytes, align)) {
-        ret = bdrv_aligned_preadv(child, &req, offset, bytes, align, qiov, 0,
-                                  flags);
-    } else {
-        ret = bdrv_padded_preadv(child, &req, offset, bytes, align, qiov,
-                                 flags);
-    }
-    tracked_request_end(&req);
-    bdrv_dec_in_flight(bs);
-    return ret;
-}
-
-int coroutine_fn bdrv_co_pread(BdrvChild *child, int64_t offset, int64_t bytes,
-                               void *buf, BdrvRequestFlags flags)
-{
-    QEMUIOVector qiov;
-
-    qemu_iovec_init_buf(&qiov, buf, bytes);
-    return bdrv_co_preadv(child, offset, bytes, &qiov, flags);
 }
 
 /* ---- write zeroes ---- */
@@ -730,44 +666,134 @@ out:
     return ret;
 }
 
-int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes,
+/* An unaligned write: read-modify-write, serialising the padding blocks. */
+static int coroutine_fn bdrv_unaligned_pwritev(BdrvChild *child,
+                                               BdrvTrackedRequest *req,
+                                               int64_t offset, int64_t bytes,
+                                               uint64_t align,
+                                               QEMUIOVector *qiov,
+                                               BdrvRequestFlags flags)
+{
+    int ret = 0;
+
+    /* Nobody may change the padding blocks while we rewrite them */
+    if (flags & BDRV_REQ_NO_WAIT) {
+        tracked_request_set_serialising(req, align);
+        ret = wait_serialising_requests(req, flags);
+    } else {
+        bdrv_make_request_serialising(req, align);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_rmw_pwritev(child, req, offset, bytes, align, qiov,
+                            flags & ~BDRV_REQ_SERIALISING);
+}
+
+/* ---- requests: reads and writes ---- */
+
+/*
+ * The checks that open bdrv_co_preadv() and bdrv_co_pwritev(), in QEMU's
+ * order: a node without driver, a write to a read-only node, a bad range,
+ * a missing buffer (allowed for a prefetch hint, NBD_CMD_CACHE, which then
+ * does nothing, and for a zero write).  Returns -errno to fail the
+ * request, 0 when it is complete already (nothing to transfer), 1 to go on.
+ */
+static int bdrv_check_rw_request(BlockDriverState *bs, bool is_write,
+                                 int64_t offset, int64_t bytes,
                                  QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    int ret;
+
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (is_write && !bdrv_is_writable(bs)) {   /* read-only or inactive */
+        return -EPERM;
+    }
+    ret = bdrv_check_request32(offset, bytes, qiov);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!qiov) {
+        if (!(flags & (is_write ? BDRV_REQ_ZERO_WRITE : BDRV_REQ_PREFETCH))) {
+            return -EINVAL;
+        }
+        if (!is_write) {
+            return 0;
+        }
+    }
+    return bytes > 0;
+}
+
+/*
+ * The request path of reads and writes after bdrv_check_rw_request(): the
+ * node counts the request in flight and tracks its range throughout; an
+ * aligned range goes down as is, an unaligned one is padded (read) or
+ * read-modify-written (write).  A write marks the dirty bitmaps once, at
+ * its end, even on failure (part may be written), as QEMU.
+ */
+static int coroutine_fn bdrv_co_rw(BdrvChild *child, bool is_write,
+                                   int64_t offset, int64_t bytes,
+                                   QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
     BlockDriverState *bs = child->bs;
     BdrvTrackedRequest req;
     uint64_t align;
+    bool aligned;
     int ret;
 
-    trace_bdrv_co_pwritev_part(bs, offset, bytes, flags);
-    ret = bdrv_check_rw_request(bs, true, offset, bytes, qiov, flags);
+    ret = bdrv_check_rw_request(bs, is_write, offset, bytes, qiov, flags);
     if (ret <= 0) {
         return ret;
     }
     align = bs->bl.request_alignment;
     bdrv_inc_in_flight(bs);
-    tracked_request_begin(&req, bs, offset, bytes, BDRV_TRACKED_WRITE);
-    if (QEMU_IS_ALIGNED(offset, align) && QEMU_IS_ALIGNED(bytes, align)) {
+    tracked_request_begin(&req, bs, offset, bytes,
+                          is_write ? BDRV_TRACKED_WRITE : BDRV_TRACKED_READ);
+    aligned = QEMU_IS_ALIGNED(offset, align) && QEMU_IS_ALIGNED(bytes, align);
+    if (is_write && aligned) {
         ret = bdrv_aligned_pwritev(child, &req, offset, bytes, align, qiov, 0,
                                    flags);
+    } else if (is_write) {
+        ret = bdrv_unaligned_pwritev(child, &req, offset, bytes, align, qiov,
+                                     flags);
+    } else if (aligned) {
+        ret = bdrv_aligned_preadv(child, &req, offset, bytes, align, qiov, 0,
+                                  flags);
     } else {
-        /* Nobody may change the padding blocks while we rewrite them */
-        if (flags & BDRV_REQ_NO_WAIT) {
-            tracked_request_set_serialising(&req, align);
-            ret = wait_serialising_requests(&req, flags);
-        } else {
-            bdrv_make_request_serialising(&req, align);
-            ret = 0;
-        }
-        if (ret == 0) {
-            ret = bdrv_rmw_pwritev(child, &req, offset, bytes, align, qiov,
-                                   flags & ~BDRV_REQ_SERIALISING);
-        }
+        ret = bdrv_padded_preadv(child, &req, offset, bytes, align, qiov,
+                                 flags);
     }
-    /* Once per request, at its end, even on failure (part may be written), as QEMU */
-    bdrv_set_dirty(bs, offset, bytes);
+    if (is_write) {
+        bdrv_set_dirty(bs, offset, bytes);
+    }
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
+}
+
+int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
+                                QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    trace_bdrv_co_preadv_part(child->bs, offset, bytes, flags);
+    return bdrv_co_rw(child, false, offset, bytes, qiov, flags);
+}
+
+int coroutine_fn bdrv_co_pread(BdrvChild *child, int64_t offset, int64_t bytes,
+                               void *buf, BdrvRequestFlags flags)
+{
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, buf, bytes);
+    return bdrv_co_preadv(child, offset, bytes, &qiov, flags);
+}
+
+int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes,
+                                 QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    trace_bdrv_co_pwritev_part(child->bs, offset, bytes, flags);
+    return bdrv_co_rw(child, true, offset, bytes, qiov, flags);
 }
 
 int coroutine_fn bdrv_co_pwrite(BdrvChild *child, int64_t offset, int64_t bytes,
