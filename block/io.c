@@ -796,6 +796,41 @@ int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes
     return bdrv_co_rw(child, true, offset, bytes, qiov, flags);
 }
 
+/* A read or write on a slice of qiov: [qiov_offset, +bytes) */
+static int coroutine_fn bdrv_co_rw_part(BdrvChild *child, bool is_write,
+                                        int64_t offset, int64_t bytes,
+                                        QEMUIOVector *qiov, size_t qiov_offset,
+                                        BdrvRequestFlags flags)
+{
+    QEMUIOVector slice;
+    int ret;
+
+    qemu_iovec_init_slice(&slice, qiov, qiov_offset, bytes);
+    if (is_write) {
+        ret = bdrv_co_pwritev(child, offset, bytes, &slice, flags);
+    } else {
+        ret = bdrv_co_preadv(child, offset, bytes, &slice, flags);
+    }
+    qemu_iovec_destroy(&slice);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov,
+                                     size_t qiov_offset, BdrvRequestFlags flags)
+{
+    return bdrv_co_rw_part(child, false, offset, bytes, qiov, qiov_offset,
+                           flags);
+}
+
+int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      size_t qiov_offset, BdrvRequestFlags flags)
+{
+    return bdrv_co_rw_part(child, true, offset, bytes, qiov, qiov_offset,
+                           flags);
+}
+
 int coroutine_fn bdrv_co_pwrite(BdrvChild *child, int64_t offset, int64_t bytes,
                                 const void *buf, BdrvRequestFlags flags)
 {

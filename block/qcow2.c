@@ -415,28 +415,41 @@ static int qcow2_zstd_decompress(void *opaque)
     return 0;
 }
 
-int coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
-                                     size_t dest_size, const void *src,
-                                     size_t src_size)
+/*
+ * Run a job on src in a worker thread: zstd_fn or zlib_fn, by the image's
+ * compression type.  Returns the job's result.
+ */
+static ssize_t coroutine_fn qcow2_co_run_compress_job(BlockDriverState *bs,
+                                                      void *dest,
+                                                      size_t dest_size,
+                                                      const void *src,
+                                                      size_t src_size,
+                                                      ThreadPoolFunc *zlib_fn,
+                                                      ThreadPoolFunc *zstd_fn)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2CompressJob j = { dest, dest_size, src, src_size, s->compression_type, 0 };
 
     thread_pool_submit_co(s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ?
-                          qcow2_zstd_decompress : qcow2_zlib_decompress, &j);
+                          zstd_fn : zlib_fn, &j);
     return j.ret;
+}
+
+int coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
+                                     size_t dest_size, const void *src,
+                                     size_t src_size)
+{
+    return qcow2_co_run_compress_job(bs, dest, dest_size, src, src_size,
+                                     qcow2_zlib_decompress,
+                                     qcow2_zstd_decompress);
 }
 
 ssize_t coroutine_fn qcow2_co_compress(BlockDriverState *bs, void *dest,
                                        size_t dest_size, const void *src,
                                        size_t src_size)
 {
-    BDRVQcow2State *s = bs->opaque;
-    Qcow2CompressJob j = { dest, dest_size, src, src_size, s->compression_type, 0 };
-
-    thread_pool_submit_co(s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ?
-                          qcow2_zstd_compress : qcow2_zlib_compress, &j);
-    return j.ret;
+    return qcow2_co_run_compress_job(bs, dest, dest_size, src, src_size,
+                                     qcow2_zlib_compress, qcow2_zstd_compress);
 }
 
 /* ---- options ---- */
@@ -1506,6 +1519,19 @@ out:
     return ret;
 }
 
+/* qcow2_get_host_offset() under s->lock */
+static int coroutine_fn qcow2_co_lookup(BlockDriverState *bs, uint64_t offset,
+                                        uint64_t *bytes, uint64_t *host_offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int type;
+
+    qemu_co_mutex_lock(&s->lock);
+    type = qcow2_get_host_offset(bs, offset, bytes, host_offset);
+    qemu_co_mutex_unlock(&s->lock);
+    return type;
+}
+
 static int coroutine_fn qcow2_read_backing(BlockDriverState *bs, uint64_t offset,
                                            uint64_t bytes, QEMUIOVector *qiov,
                                            size_t qiov_offset)
@@ -1518,12 +1544,8 @@ static int coroutine_fn qcow2_read_backing(BlockDriverState *bs, uint64_t offset
         return backing_len;
     }
     if (offset < (uint64_t)backing_len) {
-        QEMUIOVector sub;
-
         n = MIN(bytes, (uint64_t)backing_len - offset);
-        qemu_iovec_init_slice(&sub, qiov, qiov_offset, n);
-        ret = bdrv_co_preadv(bs->backing, offset, n, &sub, 0);
-        qemu_iovec_destroy(&sub);
+        ret = bdrv_co_preadv_part(bs->backing, offset, n, qiov, qiov_offset, 0);
     }
     if (ret >= 0 && n < bytes) {
         qemu_iovec_memset(qiov, qiov_offset + n, 0, bytes - n);
@@ -1536,16 +1558,13 @@ static int coroutine_fn qcow2_do_preadv(BlockDriverState *bs, uint64_t offset,
                                         uint64_t bytes, QEMUIOVector *qiov,
                                         size_t qiov_offset)
 {
-    BDRVQcow2State *s = bs->opaque;
     int ret = 0;
 
     while (bytes) {
         uint64_t cur = bytes, host;
         int type;
 
-        qemu_co_mutex_lock(&s->lock);
-        type = qcow2_get_host_offset(bs, offset, &cur, &host);
-        qemu_co_mutex_unlock(&s->lock);
+        type = qcow2_co_lookup(bs, offset, &cur, &host);
         if (type < 0) {
             return type;
         }
@@ -1564,14 +1583,9 @@ static int coroutine_fn qcow2_do_preadv(BlockDriverState *bs, uint64_t offset,
         case QCOW2_CLUSTER_COMPRESSED:
             ret = qcow2_read_compressed(bs, host, offset, cur, qiov, qiov_offset);
             break;
-        case QCOW2_CLUSTER_NORMAL: {
-            QEMUIOVector sub;
-
-            qemu_iovec_init_slice(&sub, qiov, qiov_offset, cur);
-            ret = bdrv_co_preadv(bs->file, host, cur, &sub, 0);
-            qemu_iovec_destroy(&sub);
+        case QCOW2_CLUSTER_NORMAL:
+            ret = bdrv_co_preadv_part(bs->file, host, cur, qiov, qiov_offset, 0);
             break;
-        }
         default:
             g_assert_not_reached();
         }
@@ -1642,21 +1656,17 @@ static int coroutine_fn qcow2_write_with_cow(BlockDriverState *bs, QCowL2Meta *m
     int ret;
 
     if (!m->cow_start.nb_bytes && !m->cow_end.nb_bytes) {
-        qemu_iovec_init_slice(&v, qiov, qiov_offset, bytes);
-        ret = bdrv_co_pwritev(bs->file, m->alloc_offset, bytes, &v, 0);
-        qemu_iovec_destroy(&v);
-        return ret;
+        return bdrv_co_pwritev_part(bs->file, m->alloc_offset, bytes, qiov,
+                                    qiov_offset, 0);
     }
     if (m->cow_is_zero && total > 4096 &&
         (bs->file->bs->supported_zero_flags & BDRV_REQ_NO_FALLBACK)) {
         ret = bdrv_co_pwrite_zeroes(bs->file, m->alloc_offset, total,
                                     BDRV_REQ_NO_FALLBACK);
         if (ret == 0) {
-            qemu_iovec_init_slice(&v, qiov, qiov_offset, bytes);
-            ret = bdrv_co_pwritev(bs->file, m->alloc_offset + m->cow_start.nb_bytes,
-                                  bytes, &v, 0);
-            qemu_iovec_destroy(&v);
-            return ret;
+            return bdrv_co_pwritev_part(bs->file,
+                                        m->alloc_offset + m->cow_start.nb_bytes,
+                                        bytes, qiov, qiov_offset, 0);
         }
     }
     qemu_iovec_init(&v, qiov->niov + 2);
@@ -1675,6 +1685,32 @@ out:
     qemu_iovec_destroy(&v);
     qemu_vfree(start_buf);
     qemu_vfree(end_buf);
+    return ret;
+}
+
+/*
+ * After the data write of a new allocation m (ret: its result), under
+ * s->lock: link the clusters in (link) if the write succeeded, give them
+ * back if it or the link failed; m is done either way.  Returns ret or the
+ * link's error.
+ */
+typedef int coroutine_fn Qcow2LinkFunc(BlockDriverState *bs, QCowL2Meta *m);
+
+static int coroutine_fn qcow2_co_finish_alloc(BlockDriverState *bs,
+                                              QCowL2Meta *m, int ret,
+                                              Qcow2LinkFunc *link)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    qemu_co_mutex_lock(&s->lock);
+    if (ret >= 0) {
+        ret = link(bs, m);
+    }
+    if (ret < 0) {
+        qcow2_alloc_cluster_abort(bs, m);
+    }
+    qcow2_alloc_meta_done(bs, m);
+    qemu_co_mutex_unlock(&s->lock);
     return ret;
 }
 
@@ -1708,24 +1744,12 @@ static int coroutine_fn qcow2_co_pwritev(BlockDriverState *bs, int64_t offset,
         if (m) {
             ret = qcow2_write_with_cow(bs, m, qiov, qiov_offset, cur);
         } else {
-            QEMUIOVector v;
-
-            qemu_iovec_init_slice(&v, qiov, qiov_offset, cur);
-            ret = bdrv_co_pwritev(bs->file, host, cur, &v, 0);
-            qemu_iovec_destroy(&v);
+            ret = bdrv_co_pwritev_part(bs->file, host, cur, qiov, qiov_offset, 0);
         }
         s->data_written_gen++;
 fail_m:
         if (m) {
-            qemu_co_mutex_lock(&s->lock);
-            if (ret >= 0) {
-                ret = qcow2_alloc_cluster_link_l2(bs, m);
-            }
-            if (ret < 0) {
-                qcow2_alloc_cluster_abort(bs, m);
-            }
-            qcow2_alloc_meta_done(bs, m);
-            qemu_co_mutex_unlock(&s->lock);
+            ret = qcow2_co_finish_alloc(bs, m, ret, qcow2_alloc_cluster_link_l2);
         }
         if (ret < 0) {
             break;
@@ -1779,15 +1803,7 @@ static int coroutine_fn qcow2_write_compressed_cluster(BlockDriverState *bs,
         ret = bdrv_co_pwrite(bs->file, m->alloc_offset, out_len, out, 0);
     }
     if (m) {
-        qemu_co_mutex_lock(&s->lock);
-        if (ret >= 0) {
-            ret = qcow2_link_compressed_cluster(bs, m);
-        }
-        if (ret < 0) {
-            qcow2_alloc_cluster_abort(bs, m);
-        }
-        qcow2_alloc_meta_done(bs, m);
-        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_co_finish_alloc(bs, m, ret, qcow2_link_compressed_cluster);
     }
 out:
     g_free(buf);
@@ -1848,9 +1864,7 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
         if (offset_into_cluster(s, offset) + bytes > (uint64_t)s->cluster_size) {
             return -ENOTSUP;
         }
-        qemu_co_mutex_lock(&s->lock);
-        type = qcow2_get_host_offset(bs, offset, &cur, &host);
-        qemu_co_mutex_unlock(&s->lock);
+        type = qcow2_co_lookup(bs, offset, &cur, &host);
         if (type < 0) {
             return type;
         }
@@ -1905,13 +1919,10 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
                                               int64_t *map,
                                               BlockDriverState **file)
 {
-    BDRVQcow2State *s = bs->opaque;
     uint64_t cur = bytes, host;
     int type;
 
-    qemu_co_mutex_lock(&s->lock);
-    type = qcow2_get_host_offset(bs, offset, &cur, &host);
-    qemu_co_mutex_unlock(&s->lock);
+    type = qcow2_co_lookup(bs, offset, &cur, &host);
     if (type < 0) {
         return type;
     }

@@ -155,6 +155,13 @@ int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
                                 QEMUIOVector *qiov, BdrvRequestFlags flags);
 int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes,
                                  QEMUIOVector *qiov, BdrvRequestFlags flags);
+/* The same on qiov[qiov_offset, +bytes) (a driver's sub-requests) */
+int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov,
+                                     size_t qiov_offset, BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      size_t qiov_offset, BdrvRequestFlags flags);
 int coroutine_fn bdrv_co_pread(BdrvChild *child, int64_t offset, int64_t bytes,
                                void *buf, BdrvRequestFlags flags);
 int coroutine_fn bdrv_co_pwrite(BdrvChild *child, int64_t offset, int64_t bytes,
