@@ -420,6 +420,27 @@ static int coroutine_fn bdrv_padded_preadv(BdrvChild *child,
     return ret;
 }
 
+/* The path reads share with writes (see "requests" below) */
+static int coroutine_fn bdrv_co_rw(BdrvChild *child, bool is_write,
+                                   int64_t offset, int64_t bytes,
+                                   QEMUIOVector *qiov, BdrvRequestFlags flags);
+
+int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
+                                QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    trace_bdrv_co_preadv_part(child->bs, offset, bytes, flags);
+    return bdrv_co_rw(child, false, offset, bytes, qiov, flags);
+}
+
+int coroutine_fn bdrv_co_pread(BdrvChild *child, int64_t offset, int64_t bytes,
+                               void *buf, BdrvRequestFlags flags)
+{
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, buf, bytes);
+    return bdrv_co_preadv(child, offset, bytes, &qiov, flags);
+}
+
 /* ---- write zeroes ---- */
 
 static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
@@ -771,22 +792,6 @@ static int coroutine_fn bdrv_co_rw(BdrvChild *child, bool is_write,
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
-}
-
-int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset, int64_t bytes,
-                                QEMUIOVector *qiov, BdrvRequestFlags flags)
-{
-    trace_bdrv_co_preadv_part(child->bs, offset, bytes, flags);
-    return bdrv_co_rw(child, false, offset, bytes, qiov, flags);
-}
-
-int coroutine_fn bdrv_co_pread(BdrvChild *child, int64_t offset, int64_t bytes,
-                               void *buf, BdrvRequestFlags flags)
-{
-    QEMUIOVector qiov;
-
-    qemu_iovec_init_buf(&qiov, buf, bytes);
-    return bdrv_co_preadv(child, offset, bytes, &qiov, flags);
 }
 
 int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset, int64_t bytes,

@@ -694,6 +694,20 @@ void coroutine_fn qcow2_alloc_cluster_abort(BlockDriverState *bs, QCowL2Meta *m)
     }
 }
 
+int coroutine_fn qcow2_alloc_cluster_finish(BlockDriverState *bs,
+                                            QCowL2Meta *m, int ret,
+                                            Qcow2LinkFunc *link)
+{
+    if (ret >= 0) {
+        ret = link(bs, m);
+    }
+    if (ret < 0) {
+        qcow2_alloc_cluster_abort(bs, m);
+    }
+    qcow2_alloc_meta_done(bs, m);
+    return ret;
+}
+
 /* ---- compressed clusters ---- */
 
 int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,

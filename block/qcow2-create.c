@@ -80,14 +80,9 @@ static int coroutine_fn preallocate_range(BlockDriverState *bs, uint64_t start,
                                             MIN(bytes, old_file_end - m->alloc_offset),
                                             0);
             }
-            if (ret >= 0) {
-                ret = qcow2_alloc_cluster_link_l2(bs, m);
-            }
-            if (ret < 0) {
-                qcow2_alloc_cluster_abort(bs, m);
-            }
             *host_end = MAX(*host_end, (int64_t)(m->alloc_offset + bytes));
-            qcow2_alloc_meta_done(bs, m);
+            ret = qcow2_alloc_cluster_finish(bs, m, ret,
+                                             qcow2_alloc_cluster_link_l2);
             if (ret < 0) {
                 return ret;
             }
@@ -99,16 +94,25 @@ static int coroutine_fn preallocate_range(BlockDriverState *bs, uint64_t start,
     return 0;
 }
 
-static int coroutine_fn write_header_size(BlockDriverState *bs, uint64_t size)
+/* The last step of a resize: the header's size field, then ours */
+static int coroutine_fn qcow2_set_size(BlockDriverState *bs, uint64_t size,
+                                       Error **errp)
 {
+    BDRVQcow2State *s = bs->opaque;
     uint64_t be = GUINT64_TO_BE(size);
     int ret;
 
     ret = bdrv_co_pwrite(bs->file, offsetof(QCowHeader, size), sizeof(be), &be, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
     if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to update the image size");
         return ret;
     }
-    return bdrv_co_flush(bs->file->bs);
+    s->size = size;
+    s->l1_vm_state_index = l1_entries_for(s, size);
+    return 0;
 }
 
 static int coroutine_fn qcow2_shrink(BlockDriverState *bs, int64_t offset,
@@ -155,13 +159,10 @@ static int coroutine_fn qcow2_shrink(BlockDriverState *bs, int64_t offset,
         }
         qcow2_free_clusters(bs, l2_offset, s->cluster_size, QCOW2_DISCARD_ALWAYS);
     }
-    ret = write_header_size(bs, offset);
+    ret = qcow2_set_size(bs, offset, errp);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to update the image size");
         return ret;
     }
-    s->size = offset;
-    s->l1_vm_state_index = l1_entries_for(s, offset);
 
     /* Trim the file after the last cluster still in use (best effort) */
     ret = qcow2_flush_caches(bs);
@@ -224,14 +225,7 @@ static int coroutine_fn qcow2_grow(BlockDriverState *bs, int64_t offset,
             }
         }
     }
-    ret = write_header_size(bs, offset);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to update the image size");
-        return ret;
-    }
-    s->size = offset;
-    s->l1_vm_state_index = l1_entries_for(s, offset);
-    return 0;
+    return qcow2_set_size(bs, offset, errp);
 }
 
 int coroutine_fn qcow2_truncate_locked(BlockDriverState *bs, int64_t offset,

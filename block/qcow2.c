@@ -1688,32 +1688,6 @@ out:
     return ret;
 }
 
-/*
- * After the data write of a new allocation m (ret: its result), under
- * s->lock: link the clusters in (link) if the write succeeded, give them
- * back if it or the link failed; m is done either way.  Returns ret or the
- * link's error.
- */
-typedef int coroutine_fn Qcow2LinkFunc(BlockDriverState *bs, QCowL2Meta *m);
-
-static int coroutine_fn qcow2_co_finish_alloc(BlockDriverState *bs,
-                                              QCowL2Meta *m, int ret,
-                                              Qcow2LinkFunc *link)
-{
-    BDRVQcow2State *s = bs->opaque;
-
-    qemu_co_mutex_lock(&s->lock);
-    if (ret >= 0) {
-        ret = link(bs, m);
-    }
-    if (ret < 0) {
-        qcow2_alloc_cluster_abort(bs, m);
-    }
-    qcow2_alloc_meta_done(bs, m);
-    qemu_co_mutex_unlock(&s->lock);
-    return ret;
-}
-
 static int coroutine_fn qcow2_co_pwritev(BlockDriverState *bs, int64_t offset,
                                          int64_t bytes, QEMUIOVector *qiov,
                                          BdrvRequestFlags flags)
@@ -1749,7 +1723,10 @@ static int coroutine_fn qcow2_co_pwritev(BlockDriverState *bs, int64_t offset,
         s->data_written_gen++;
 fail_m:
         if (m) {
-            ret = qcow2_co_finish_alloc(bs, m, ret, qcow2_alloc_cluster_link_l2);
+            qemu_co_mutex_lock(&s->lock);
+            ret = qcow2_alloc_cluster_finish(bs, m, ret,
+                                             qcow2_alloc_cluster_link_l2);
+            qemu_co_mutex_unlock(&s->lock);
         }
         if (ret < 0) {
             break;
@@ -1803,7 +1780,10 @@ static int coroutine_fn qcow2_write_compressed_cluster(BlockDriverState *bs,
         ret = bdrv_co_pwrite(bs->file, m->alloc_offset, out_len, out, 0);
     }
     if (m) {
-        ret = qcow2_co_finish_alloc(bs, m, ret, qcow2_link_compressed_cluster);
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_alloc_cluster_finish(bs, m, ret,
+                                         qcow2_link_compressed_cluster);
+        qemu_co_mutex_unlock(&s->lock);
     }
 out:
     g_free(buf);

@@ -546,6 +546,19 @@ int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
 int coroutine_fn qcow2_link_compressed_cluster(BlockDriverState *bs,
                                                QCowL2Meta *m);
 
+/* qcow2_alloc_cluster_link_l2 or qcow2_link_compressed_cluster */
+typedef int coroutine_fn Qcow2LinkFunc(BlockDriverState *bs, QCowL2Meta *m);
+
+/*
+ * After the data write of the new allocation m (ret: its result): link the
+ * clusters in with link if the write succeeded, give them back with
+ * qcow2_alloc_cluster_abort() if it or the link failed; m is done (freed)
+ * either way.  Returns ret or the link's error.  Called with s->lock held.
+ */
+int coroutine_fn qcow2_alloc_cluster_finish(BlockDriverState *bs,
+                                            QCowL2Meta *m, int ret,
+                                            Qcow2LinkFunc *link);
+
 /* Discard whole clusters of [offset, offset + bytes): full_discard makes them unallocated */
 int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, Qcow2DiscardType type,
