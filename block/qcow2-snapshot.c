@@ -587,6 +587,81 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
 }
 
 /*
+ * Whether an L1 entry's L2 table can be walked (the walks below skip a
+ * broken one: the refcount pass reports it).
+ */
+static bool l2_table_usable(BDRVQcow2State *s, uint64_t l2_offset)
+{
+    return l2_offset && !offset_into_cluster(s, l2_offset) &&
+           l2_offset + s->cluster_size <= (uint64_t)s->file_end_hint;
+}
+
+/* An L2 entry e (big endian, in the cached slice l2) of a data cluster */
+typedef int coroutine_fn L2DataEntryFunc(BlockDriverState *bs, uint64_t *l2,
+                                         uint64_t *e, void *opaque);
+
+/*
+ * fn on each entry of the L2 table at l2_offset that points to a normal or
+ * zero-allocated cluster (at an aligned host offset), slice by slice
+ * through the L2 cache; fn may change the entry and mark the slice dirty.
+ * Stops at the first error.
+ */
+static int coroutine_fn for_each_l2_data_entry(BlockDriverState *bs,
+                                               uint64_t l2_offset,
+                                               L2DataEntryFunc *fn,
+                                               void *opaque)
+{
+    BDRVQcow2State *s = bs->opaque;
+    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
+    int n_slices = s->cluster_size / slice_bytes;
+    int j, k, ret;
+
+    for (k = 0; k < n_slices; k++) {
+        uint64_t *l2;
+
+        ret = qcow2_cache_get(bs, s->l2_table_cache,
+                              l2_offset + (uint64_t)k * slice_bytes, (void **)&l2);
+        if (ret < 0) {
+            return ret;
+        }
+        for (j = 0; j < s->l2_slice_size; j++) {
+            uint64_t *pe = &l2[j * l2_words(s)];
+            uint64_t e = GUINT64_FROM_BE(*pe);
+            QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
+
+            if ((type != QCOW2_CLUSTER_NORMAL && type != QCOW2_CLUSTER_ZERO_ALLOC) ||
+                offset_into_cluster(s, e & L2E_OFFSET_MASK)) {
+                continue;
+            }
+            ret = fn(bs, l2, pe, opaque);
+            if (ret < 0) {
+                qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+                return ret;
+            }
+        }
+        qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+    }
+    return 0;
+}
+
+/* One more reference to the cluster at host offset in refs */
+static void refs_add(BDRVQcow2State *s, GHashTable *refs, uint64_t offset)
+{
+    gpointer key = GSIZE_TO_POINTER(offset >> s->cluster_bits);
+
+    g_hash_table_insert(refs, key, GSIZE_TO_POINTER(
+        GPOINTER_TO_SIZE(g_hash_table_lookup(refs, key)) + 1));
+}
+
+static int coroutine_fn count_data_reference(BlockDriverState *bs,
+                                             uint64_t *l2, uint64_t *e,
+                                             void *opaque)
+{
+    refs_add(bs->opaque, opaque, GUINT64_FROM_BE(*e) & L2E_OFFSET_MASK);
+    return 0;
+}
+
+/*
  * References an L1 table (l1, l1_size entries, host order) holds: L2
  * tables and normal/zero-allocated data clusters, by cluster index ->
  * count, added to refs.  Compressed clusters never carry COPIED and are
@@ -597,42 +672,19 @@ static int coroutine_fn count_l1_references(BlockDriverState *bs, const uint64_t
                                             uint32_t l1_size, GHashTable *refs)
 {
     BDRVQcow2State *s = bs->opaque;
-    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
-    int n_slices = s->cluster_size / slice_bytes;
     uint32_t i;
-    int j, k, ret;
+    int ret;
 
     for (i = 0; i < l1_size; i++) {
         uint64_t l2_offset = l1[i] & L1E_OFFSET_MASK;
-        gpointer key;
 
-        if (!l2_offset || offset_into_cluster(s, l2_offset) ||
-            l2_offset + s->cluster_size > (uint64_t)s->file_end_hint) {
+        if (!l2_table_usable(s, l2_offset)) {
             continue;
         }
-        key = GSIZE_TO_POINTER(l2_offset >> s->cluster_bits);
-        g_hash_table_insert(refs, key, GSIZE_TO_POINTER(
-            GPOINTER_TO_SIZE(g_hash_table_lookup(refs, key)) + 1));
-        for (k = 0; k < n_slices; k++) {
-            uint64_t *l2;
-
-            ret = qcow2_cache_get(bs, s->l2_table_cache,
-                                  l2_offset + (uint64_t)k * slice_bytes, (void **)&l2);
-            if (ret < 0) {
-                return ret;
-            }
-            for (j = 0; j < s->l2_slice_size; j++) {
-                uint64_t e = GUINT64_FROM_BE(l2[j * l2_words(s)]);
-                QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
-
-                if ((type == QCOW2_CLUSTER_NORMAL || type == QCOW2_CLUSTER_ZERO_ALLOC) &&
-                    !offset_into_cluster(s, e & L2E_OFFSET_MASK)) {
-                    key = GSIZE_TO_POINTER((e & L2E_OFFSET_MASK) >> s->cluster_bits);
-                    g_hash_table_insert(refs, key, GSIZE_TO_POINTER(
-                        GPOINTER_TO_SIZE(g_hash_table_lookup(refs, key)) + 1));
-                }
-            }
-            qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        refs_add(s, refs, l2_offset);
+        ret = for_each_l2_data_entry(bs, l2_offset, count_data_reference, refs);
+        if (ret < 0) {
+            return ret;
         }
     }
     return 0;
@@ -655,6 +707,29 @@ static int coroutine_fn will_be_exclusive(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
+static int coroutine_fn set_copied_if_exclusive(BlockDriverState *bs,
+                                                uint64_t *l2, uint64_t *pe,
+                                                void *opaque)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t e = GUINT64_FROM_BE(*pe);
+    bool excl;
+    int ret;
+
+    if (e & QCOW_OFLAG_COPIED) {
+        return 0;
+    }
+    ret = will_be_exclusive(bs, e & L2E_OFFSET_MASK, opaque, &excl);
+    if (ret < 0) {
+        return ret;
+    }
+    if (excl) {
+        *pe = GUINT64_TO_BE(e | QCOW_OFLAG_COPIED);
+        qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
+    }
+    return 0;
+}
+
 /*
  * Before the references in going are dropped: set QCOW_OFLAG_COPIED in
  * the active tables wherever a cluster will then be exclusive, and write
@@ -666,46 +741,19 @@ static int coroutine_fn will_be_exclusive(BlockDriverState *bs, uint64_t offset,
 static int coroutine_fn set_copied_before_drop(BlockDriverState *bs, GHashTable *going)
 {
     BDRVQcow2State *s = bs->opaque;
-    unsigned slice_bytes = s->l2_slice_size * sizeof(uint64_t) * l2_words(s);
-    int n_slices = s->cluster_size / slice_bytes;
     bool l1_modified = false, excl;
-    int i, j, k, ret;
+    int i, ret;
 
     for (i = 0; i < s->l1_size; i++) {
         uint64_t l2_offset = s->l1_table[i] & L1E_OFFSET_MASK, ne;
 
-        if (!l2_offset || offset_into_cluster(s, l2_offset) ||
-            l2_offset + s->cluster_size > (uint64_t)s->file_end_hint) {
+        if (!l2_table_usable(s, l2_offset)) {
             continue;
         }
-        for (k = 0; k < n_slices; k++) {
-            uint64_t *l2;
-
-            ret = qcow2_cache_get(bs, s->l2_table_cache,
-                                  l2_offset + (uint64_t)k * slice_bytes, (void **)&l2);
-            if (ret < 0) {
-                return ret;
-            }
-            for (j = 0; j < s->l2_slice_size; j++) {
-                uint64_t e = GUINT64_FROM_BE(l2[j * l2_words(s)]);
-                QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
-
-                if ((type != QCOW2_CLUSTER_NORMAL && type != QCOW2_CLUSTER_ZERO_ALLOC) ||
-                    (e & QCOW_OFLAG_COPIED) ||
-                    offset_into_cluster(s, e & L2E_OFFSET_MASK)) {
-                    continue;
-                }
-                ret = will_be_exclusive(bs, e & L2E_OFFSET_MASK, going, &excl);
-                if (ret < 0) {
-                    qcow2_cache_put(s->l2_table_cache, (void **)&l2);
-                    return ret;
-                }
-                if (excl) {
-                    l2[j * l2_words(s)] = GUINT64_TO_BE(e | QCOW_OFLAG_COPIED);
-                    qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
-                }
-            }
-            qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        ret = for_each_l2_data_entry(bs, l2_offset, set_copied_if_exclusive,
+                                     going);
+        if (ret < 0) {
+            return ret;
         }
         ret = will_be_exclusive(bs, l2_offset, going, &excl);
         if (ret < 0) {
