@@ -926,6 +926,19 @@ static void raw_allocate_first_block(int fd, int64_t max_size)
     qemu_vfree(buf);
 }
 
+/* The error of a failed raw_truncate_fn() (ret: its -errno) in errp */
+static void raw_truncate_set_error(RawTruncate *t, int ret, Error **errp)
+{
+    if (!t->errmsg) {
+        error_setg(errp, "Unsupported preallocation mode: %s",
+                   PreallocMode_str(t->prealloc));
+    } else if (t->with_errno) {
+        error_setg_errno(errp, -ret, "%s", t->errmsg);
+    } else {
+        error_setg(errp, "%s", t->errmsg);
+    }
+}
+
 static int raw_truncate_fail(RawTruncate *t, int ret, const char *msg)
 {
     t->errmsg = msg;
@@ -1022,14 +1035,7 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
         ret = thread_pool_submit_co(raw_truncate_fn, &t);
         trace_file_co_truncate(bs, offset, prealloc, ret);
         if (ret < 0) {
-            if (!t.errmsg) {
-                error_setg(errp, "Unsupported preallocation mode: %s",
-                           PreallocMode_str(prealloc));
-            } else if (t.with_errno) {
-                error_setg_errno(errp, -ret, "%s", t.errmsg);
-            } else {
-                error_setg(errp, "%s", t.errmsg);
-            }
+            raw_truncate_set_error(&t, ret, errp);
         }
         return ret;
     }
@@ -1305,14 +1311,7 @@ static int coroutine_fn raw_co_create(BlockdevCreateOptions *options,
         ret = thread_pool_submit_co(raw_truncate_fn, &t);
     }
     if (ret < 0) {
-        if (!t.errmsg) {
-            error_setg(errp, "Unsupported preallocation mode: %s",
-                       PreallocMode_str(prealloc));
-        } else if (t.with_errno) {
-            error_setg_errno(errp, -ret, "%s", t.errmsg);
-        } else {
-            error_setg(errp, "%s", t.errmsg);
-        }
+        raw_truncate_set_error(&t, ret, errp);
     }
 
 out_unlock:
@@ -1330,68 +1329,45 @@ out_close:
 
 /* ---- the drivers ---- */
 
+/*
+ * The file and host_device drivers share their implementation: every
+ * callback but opening, creation and the truncate flags.
+ */
+#define FILE_POSIX_COMMON_CALLBACKS                                     \
+    .instance_size = sizeof(BDRVRawState),                              \
+    .is_format = false,                                                 \
+    .bdrv_close = raw_close,                                            \
+    .bdrv_refresh_limits = raw_refresh_limits,                          \
+    .bdrv_co_preadv = raw_co_preadv,                                    \
+    .bdrv_co_pwritev = raw_co_pwritev,                                  \
+    .bdrv_co_pwrite_zeroes = raw_co_pwrite_zeroes,                      \
+    .bdrv_co_pdiscard = raw_co_pdiscard,                                \
+    .bdrv_co_flush_to_disk = raw_co_flush_to_disk,                      \
+    .bdrv_co_block_status = raw_co_block_status,                        \
+    .has_block_status_cache = true,                                     \
+    .bdrv_co_copy_range_from = raw_co_copy_range_from,                  \
+    .bdrv_co_copy_range_to = raw_co_copy_range_to,                      \
+    .bdrv_co_truncate = raw_co_truncate,                                \
+    .bdrv_getlength = raw_getlength,                                    \
+    .bdrv_get_allocated_file_size = raw_get_allocated_file_size,        \
+    .bdrv_get_info = raw_get_info,                                      \
+    .bdrv_co_invalidate_cache = raw_co_invalidate_cache,                \
+    .bdrv_check_perm = raw_check_perm,                                  \
+    .bdrv_set_perm = raw_set_perm,                                      \
+    .bdrv_abort_perm_update = raw_abort_perm_update,                    \
+    .supported_write_flags = BDRV_REQ_FUA,                              \
+    .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK
+
 BlockDriver bdrv_file = {
     .format_name = "file",
-    .instance_size = sizeof(BDRVRawState),
-    .is_format = false,
-
     .bdrv_open = raw_open,
-    .bdrv_close = raw_close,
-    .bdrv_refresh_limits = raw_refresh_limits,
-
-    .bdrv_co_preadv = raw_co_preadv,
-    .bdrv_co_pwritev = raw_co_pwritev,
-    .bdrv_co_pwrite_zeroes = raw_co_pwrite_zeroes,
-    .bdrv_co_pdiscard = raw_co_pdiscard,
-    .bdrv_co_flush_to_disk = raw_co_flush_to_disk,
-    .bdrv_co_block_status = raw_co_block_status,
-    .has_block_status_cache = true,
-    .bdrv_co_copy_range_from = raw_co_copy_range_from,
-    .bdrv_co_copy_range_to = raw_co_copy_range_to,
     .bdrv_co_create = raw_co_create,
-    .bdrv_co_truncate = raw_co_truncate,
-    .bdrv_getlength = raw_getlength,
-    .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
-    .bdrv_get_info = raw_get_info,
-    .bdrv_co_invalidate_cache = raw_co_invalidate_cache,
-
-    .bdrv_check_perm = raw_check_perm,
-    .bdrv_set_perm = raw_set_perm,
-    .bdrv_abort_perm_update = raw_abort_perm_update,
-
-    .supported_write_flags = BDRV_REQ_FUA,
-    .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .supported_truncate_flags = BDRV_REQ_ZERO_WRITE,
+    FILE_POSIX_COMMON_CALLBACKS,
 };
 
 BlockDriver bdrv_host_device = {
     .format_name = "host_device",
-    .instance_size = sizeof(BDRVRawState),
-    .is_format = false,
-
     .bdrv_open = hdev_open,
-    .bdrv_close = raw_close,
-    .bdrv_refresh_limits = raw_refresh_limits,
-
-    .bdrv_co_preadv = raw_co_preadv,
-    .bdrv_co_pwritev = raw_co_pwritev,
-    .bdrv_co_pwrite_zeroes = raw_co_pwrite_zeroes,
-    .bdrv_co_pdiscard = raw_co_pdiscard,
-    .bdrv_co_flush_to_disk = raw_co_flush_to_disk,
-    .bdrv_co_block_status = raw_co_block_status,
-    .has_block_status_cache = true,
-    .bdrv_co_copy_range_from = raw_co_copy_range_from,
-    .bdrv_co_copy_range_to = raw_co_copy_range_to,
-    .bdrv_co_truncate = raw_co_truncate,
-    .bdrv_getlength = raw_getlength,
-    .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
-    .bdrv_get_info = raw_get_info,
-    .bdrv_co_invalidate_cache = raw_co_invalidate_cache,
-
-    .bdrv_check_perm = raw_check_perm,
-    .bdrv_set_perm = raw_set_perm,
-    .bdrv_abort_perm_update = raw_abort_perm_update,
-
-    .supported_write_flags = BDRV_REQ_FUA,
-    .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
+    FILE_POSIX_COMMON_CALLBACKS,
 };
