@@ -1503,58 +1503,69 @@ static int coroutine_fn nbd_co_send_extents(NBDClient *client, uint64_t cookie,
     return nbd_co_send_iov(client, iov, 2);
 }
 
+/* Whether the client selected metadata context id (NBD_META_ID_*) */
+static bool nbd_context_selected(NBDClient *client, uint32_t id)
+{
+    switch (id) {
+    case NBD_META_ID_BASE_ALLOCATION:
+        return client->contexts.base_allocation;
+    case NBD_META_ID_ALLOCATION_DEPTH:
+        return client->contexts.allocation_depth;
+    default:
+        return client->contexts.bitmaps[id - NBD_META_ID_DIRTY_BITMAP];
+    }
+}
+
+/*
+ * The extents of the request's range in metadata context id; on failure
+ * *what is the text of the error reply.
+ */
+static int coroutine_fn nbd_context_to_extents(NBDExport *exp, NBDRequest *r,
+                                               uint32_t id, NBDExtents *ea,
+                                               const char **what)
+{
+    switch (id) {
+    case NBD_META_ID_BASE_ALLOCATION:
+        *what = "can't get block status";
+        return nbd_blockstatus_to_extents(exp, r->from, r->len, ea);
+    case NBD_META_ID_ALLOCATION_DEPTH:
+        *what = "can't get allocation depth";
+        return nbd_allocdepth_to_extents(exp, r->from, r->len, ea);
+    default:
+        nbd_bitmap_to_extents(exp->export_bitmaps[id - NBD_META_ID_DIRTY_BITMAP],
+                              r->from, r->len, ea);
+        return 0;
+    }
+}
+
+/* One reply chunk per selected context, in context id order */
 static int coroutine_fn nbd_co_handle_block_status(NBDClient *client, NBDRequestData *req)
 {
     NBDExport *exp = client->exp;
     NBDRequest *r = &req->req;
     unsigned max = (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : NBD_MAX_BLOCK_STATUS_EXTENTS;
     unsigned remaining = client->contexts.count;
+    uint32_t id, end = NBD_META_ID_DIRTY_BITMAP +
+                       MIN(exp->nr_export_bitmaps, client->contexts.nr_bitmaps);
     int ret;
 
     if (r->len == 0) {
         return nbd_co_send_structured_error(client, r->cookie, EINVAL,
                                             "need non-zero length");
     }
-    if (client->contexts.base_allocation) {
+    for (id = 0; id < end; id++) {
         NBDExtents ea;
+        const char *what = NULL;
 
-        nbd_extents_init(&ea, NBD_META_ID_BASE_ALLOCATION, max);
-        ret = nbd_blockstatus_to_extents(exp, r->from, r->len, &ea);
-        if (ret < 0) {
-            g_free(ea.buf);
-            return nbd_co_send_structured_error(client, r->cookie, -ret,
-                                                "can't get block status");
-        }
-        ret = nbd_co_send_extents(client, r->cookie, &ea, --remaining == 0);
-        g_free(ea.buf);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    if (client->contexts.allocation_depth) {
-        NBDExtents ea;
-
-        nbd_extents_init(&ea, NBD_META_ID_ALLOCATION_DEPTH, max);
-        ret = nbd_allocdepth_to_extents(exp, r->from, r->len, &ea);
-        if (ret < 0) {
-            g_free(ea.buf);
-            return nbd_co_send_structured_error(client, r->cookie, -ret,
-                                                "can't get allocation depth");
-        }
-        ret = nbd_co_send_extents(client, r->cookie, &ea, --remaining == 0);
-        g_free(ea.buf);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    for (size_t i = 0; i < MIN(exp->nr_export_bitmaps, client->contexts.nr_bitmaps); i++) {
-        NBDExtents ea;
-
-        if (!client->contexts.bitmaps[i]) {
+        if (!nbd_context_selected(client, id)) {
             continue;
         }
-        nbd_extents_init(&ea, NBD_META_ID_DIRTY_BITMAP + i, max);
-        nbd_bitmap_to_extents(exp->export_bitmaps[i], r->from, r->len, &ea);
+        nbd_extents_init(&ea, id, max);
+        ret = nbd_context_to_extents(exp, r, id, &ea, &what);
+        if (ret < 0) {
+            g_free(ea.buf);
+            return nbd_co_send_structured_error(client, r->cookie, -ret, what);
+        }
         ret = nbd_co_send_extents(client, r->cookie, &ea, --remaining == 0);
         g_free(ea.buf);
         if (ret < 0) {
