@@ -7,35 +7,7 @@
 #include "mirror-int.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-visit.h"
-
-/* QEMU's qmp_get_root_bs() */
-static BlockDriverState *mirror_get_root_bs(const char *name, Error **errp)
-{
-    BlockDriverState *bs = bdrv_lookup_bs(name, name, errp);
-    GList *l;
-
-    if (!bs) {
-        return NULL;
-    }
-    for (l = bs->parents; l; l = l->next) {
-        BdrvChild *c = l->data;
-
-        if (c->klass->parent_is_bds) {
-            error_setg(errp, "Need a root block node");
-            return NULL;
-        }
-    }
-    /* A job's nodes are not roots either (QEMU: only BlockBackends are) */
-    if (block_job_find_by_node(bs)) {
-        error_setg(errp, "Need a root block node");
-        return NULL;
-    }
-    if (!bdrv_is_inserted(bs)) {
-        error_setg(errp, "Device has no medium");
-        return NULL;
-    }
-    return bs;
-}
+#include "block/qmp-blockdev.h"
 
 /* QEMU's check_to_replace_node(): bs itself or a filter chain below it */
 static BlockDriverState *mirror_check_to_replace(BlockDriverState *bs,
@@ -231,7 +203,7 @@ void qmp_blockdev_mirror(const char *job_id, const char *device,
                    "a positive value");
         return;
     }
-    a.bs = mirror_get_root_bs(device, errp);
+    a.bs = qmp_get_root_bs(device, errp);
     if (!a.bs) {
         return;
     }
@@ -333,7 +305,7 @@ void qmp_drive_mirror(DriveMirror *arg, Error **errp)
     const char *fmt = arg->format;
     int64_t size;
 
-    a.bs = mirror_get_root_bs(arg->device, errp);
+    a.bs = qmp_get_root_bs(arg->device, errp);
     if (!a.bs) {
         return;
     }

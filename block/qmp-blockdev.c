@@ -3,10 +3,12 @@
  * blockdev-del, blockdev-set-active and query-named-block-nodes
  * (BlockDeviceInfo in QEMU's shape, every node including jobs' implicit
  * filters).  --blockdev on the command line goes through
- * qmp_blockdev_add().
+ * qmp_blockdev_add().  qmp_get_root_bs() is the root node lookup of the
+ * commands that work on a device (mirror, internal snapshots).
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "block/blockjob.h"
 #include "block/dirty-bitmap.h"
 #include "block/qmp-blockdev.h"
 #include "qapi/qapi-commands.h"
@@ -209,6 +211,34 @@ BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
         list = e;
     }
     return list;
+}
+
+BlockDriverState *qmp_get_root_bs(const char *name, Error **errp)
+{
+    BlockDriverState *bs = bdrv_lookup_bs(name, name, errp);
+    GList *l;
+
+    if (!bs) {
+        return NULL;
+    }
+    for (l = bs->parents; l; l = l->next) {
+        BdrvChild *c = l->data;
+
+        if (c->klass->parent_is_bds) {
+            error_setg(errp, "Need a root block node");
+            return NULL;
+        }
+    }
+    /* A job's nodes are not roots either (QEMU: only BlockBackends are) */
+    if (block_job_find_by_node(bs)) {
+        error_setg(errp, "Need a root block node");
+        return NULL;
+    }
+    if (!bdrv_is_inserted(bs)) {
+        error_setg(errp, "Device has no medium");
+        return NULL;
+    }
+    return bs;
 }
 
 bool blockdev_add_cmdline(const char *arg, Error **errp)

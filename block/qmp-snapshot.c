@@ -7,31 +7,8 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "qapi/qapi-commands.h"
+#include "block/qmp-blockdev.h"
 #include "trace/trace-block.h"
-
-/* QEMU's qmp_get_root_bs() */
-static BlockDriverState *snapshot_get_root_bs(const char *name, Error **errp)
-{
-    BlockDriverState *bs = bdrv_lookup_bs(name, name, errp);
-    GList *l;
-
-    if (!bs) {
-        return NULL;
-    }
-    for (l = bs->parents; l; l = l->next) {
-        BdrvChild *c = l->data;
-
-        if (c->klass->parent_is_bds) {
-            error_setg(errp, "Need a root block node");
-            return NULL;
-        }
-    }
-    if (!bdrv_is_inserted(bs)) {
-        error_setg(errp, "Device has no medium");
-        return NULL;
-    }
-    return bs;
-}
 
 /* A driver call in a coroutine, polled to completion from the main loop */
 typedef struct SnapshotCo {
@@ -118,7 +95,7 @@ void qmp_blockdev_snapshot_internal_sync(const char *device, const char *name,
     gint64 now;
     int n;
 
-    bs = snapshot_get_root_bs(device, errp);
+    bs = qmp_get_root_bs(device, errp);
     if (!bs) {
         return;
     }
@@ -178,7 +155,7 @@ SnapshotInfo *qmp_blockdev_snapshot_delete_internal_sync(const char *device,
     SnapshotCo c;
     int n, i;
 
-    bs = snapshot_get_root_bs(device, errp);
+    bs = qmp_get_root_bs(device, errp);
     if (!bs) {
         return NULL;
     }
