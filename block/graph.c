@@ -170,26 +170,26 @@ BlockDriverState *bdrv_lookup_bs(const char *device, const char *node_name,
     return bs;
 }
 
-BlockDriverState *bdrv_next_node(BlockDriverState *bs)
+/* The node after bs in list (the first one when bs is NULL), or NULL */
+static BlockDriverState *bdrv_list_next(GList *list, BlockDriverState *bs)
 {
     GList *l;
 
     if (!bs) {
-        return graph_bdrv_states ? graph_bdrv_states->data : NULL;
+        return list ? list->data : NULL;
     }
-    l = g_list_find(graph_bdrv_states, bs);
+    l = g_list_find(list, bs);
     return l && l->next ? l->next->data : NULL;
+}
+
+BlockDriverState *bdrv_next_node(BlockDriverState *bs)
+{
+    return bdrv_list_next(graph_bdrv_states, bs);
 }
 
 BlockDriverState *bdrv_next_all_states(BlockDriverState *bs)
 {
-    GList *l;
-
-    if (!bs) {
-        return all_bdrv_states ? all_bdrv_states->data : NULL;
-    }
-    l = g_list_find(all_bdrv_states, bs);
-    return l && l->next ? l->next->data : NULL;
+    return bdrv_list_next(all_bdrv_states, bs);
 }
 
 /* ---- simple accessors ---- */
@@ -728,13 +728,15 @@ static void bdrv_child_unlink(BdrvChild *c)
     c->bs->parents = g_list_remove(c->bs->parents, c);
 }
 
-BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
-                                  const char *child_name,
-                                  const BdrvChildClass *klass,
-                                  BdrvChildRole role, uint64_t perm,
-                                  uint64_t shared, void *opaque, Error **errp)
+/*
+ * Give c the permissions perm/shared and link it into its node's parents,
+ * then apply the node's new permissions; if they are refused, c is
+ * unlinked and freed again (the node's permissions as before).
+ */
+static int bdrv_child_link_with_perms(BdrvChild *c, uint64_t perm,
+                                      uint64_t shared, Error **errp)
 {
-    BdrvChild *c = bdrv_child_new(child_bs, child_name, klass, role, opaque);
+    BlockDriverState *child_bs = c->bs;
 
     c->perm = perm;
     c->shared_perm = shared;
@@ -743,6 +745,20 @@ BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
         bdrv_child_unlink(c);
         bdrv_child_free(c);
         bdrv_refresh_perms(child_bs, NULL);
+        return -EPERM;
+    }
+    return 0;
+}
+
+BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
+                                  const char *child_name,
+                                  const BdrvChildClass *klass,
+                                  BdrvChildRole role, uint64_t perm,
+                                  uint64_t shared, void *opaque, Error **errp)
+{
+    BdrvChild *c = bdrv_child_new(child_bs, child_name, klass, role, opaque);
+
+    if (bdrv_child_link_with_perms(c, perm, shared, errp) < 0) {
         return NULL;
     }
     bdrv_ref(child_bs);
@@ -784,13 +800,7 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent, BlockDriverState *child_b
     }
     bdrv_get_cumulative_perm(parent, &perm, &shared);
     bdrv_child_perm(parent, c, perm, shared, &nperm, &nshared);
-    c->perm = nperm;
-    c->shared_perm = nshared;
-    bdrv_child_link(c);
-    if (bdrv_refresh_perms(child_bs, errp) < 0) {
-        bdrv_child_unlink(c);
-        bdrv_child_free(c);
-        bdrv_refresh_perms(child_bs, NULL);
+    if (bdrv_child_link_with_perms(c, nperm, nshared, errp) < 0) {
         return NULL;
     }
     parent->children = g_list_append(parent->children, c);
