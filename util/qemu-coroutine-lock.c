@@ -192,6 +192,15 @@ void coroutine_fn qemu_co_rwlock_rdlock(CoRwlock *lock)
     assert(lock->readers > 0 && !lock->writer);
 }
 
+/* Queue self as a writer until the lock is handed over to it. */
+static void coroutine_fn co_rwlock_wait_writer(CoRwlock *lock, Coroutine *self)
+{
+    lock->pending_writers++;
+    co_queue_push(&lock->write_waiters, self);
+    qemu_coroutine_yield();
+    assert(lock->writer && lock->readers == 0);
+}
+
 void coroutine_fn qemu_co_rwlock_wrlock(CoRwlock *lock)
 {
     Coroutine *self = qemu_coroutine_self();
@@ -201,10 +210,7 @@ void coroutine_fn qemu_co_rwlock_wrlock(CoRwlock *lock)
         lock->writer = true;
         return;
     }
-    lock->pending_writers++;
-    co_queue_push(&lock->write_waiters, self);
-    qemu_coroutine_yield();
-    assert(lock->writer && lock->readers == 0);
+    co_rwlock_wait_writer(lock, self);
 }
 
 void coroutine_fn qemu_co_rwlock_unlock(CoRwlock *lock)
@@ -239,10 +245,7 @@ void coroutine_fn qemu_co_rwlock_upgrade(CoRwlock *lock)
         return;
     }
     /* Wait for the other readers like any writer would. */
-    lock->pending_writers++;
-    co_queue_push(&lock->write_waiters, self);
-    qemu_coroutine_yield();
-    assert(lock->writer && lock->readers == 0);
+    co_rwlock_wait_writer(lock, self);
 }
 
 void coroutine_fn qemu_co_rwlock_downgrade(CoRwlock *lock)

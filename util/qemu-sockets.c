@@ -96,31 +96,67 @@ struct addrinfo *inet_resolve(const char *host, const char *port,
     return res;
 }
 
+/* What to do with a new socket for ai: 0, or -1 with errno set */
+typedef int InetSocketStep(int fd, const struct addrinfo *ai, void *opaque);
+
+/*
+ * A socket (type_flags added to the address's type) for the first address
+ * of res on which step succeeds, or -1 with *err the errno of the last
+ * failure.
+ */
+static int inet_first_socket(struct addrinfo *res, int type_flags,
+                             InetSocketStep *step, void *opaque, int *err)
+{
+    struct addrinfo *ai;
+
+    for (ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | type_flags,
+                        ai->ai_protocol);
+
+        if (fd < 0) {
+            *err = errno;
+            continue;
+        }
+        if (step(fd, ai, opaque) == 0) {
+            return fd;
+        }
+        *err = errno;
+        close(fd);
+    }
+    return -1;
+}
+
+static int inet_bind_listen(int fd, const struct addrinfo *ai, void *opaque)
+{
+    int backlog = *(int *)opaque;
+    int on = 1;
+
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) {
+        return 0;
+    }
+    return -1;
+}
+
+static int inet_connect_addr(int fd, const struct addrinfo *ai, void *opaque)
+{
+    if (RETRY_ON_EINTR(connect(fd, ai->ai_addr, ai->ai_addrlen)) == 0) {
+        return 0;
+    }
+    return -1;
+}
+
 int inet_listen(const char *host, const char *port, int backlog, Error **errp)
 {
-    struct addrinfo *res, *ai;
-    int fd = -1, saved_errno = 0;
+    struct addrinfo *res;
+    int fd, saved_errno = 0;
 
     res = inet_resolve(host, port, true, errp);
     if (!res) {
         return -1;
     }
-    for (ai = res; ai; ai = ai->ai_next) {
-        int on = 1;
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            saved_errno = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) {
-            break;
-        }
-        saved_errno = errno;
-        close(fd);
-        fd = -1;
-    }
+    fd = inet_first_socket(res, SOCK_NONBLOCK, inet_bind_listen, &backlog,
+                           &saved_errno);
     freeaddrinfo(res);
     if (fd < 0) {
         error_setg_errno(errp, saved_errno, "Failed to bind socket on %s:%s",
@@ -152,26 +188,14 @@ int unix_connect(const char *path, Error **errp)
 
 int inet_connect(const char *host, const char *port, Error **errp)
 {
-    struct addrinfo *res, *ai;
-    int fd = -1, saved_errno = 0;
+    struct addrinfo *res;
+    int fd, saved_errno = 0;
 
     res = inet_resolve(host, port, false, errp);
     if (!res) {
         return -1;
     }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved_errno = errno;
-            continue;
-        }
-        if (RETRY_ON_EINTR(connect(fd, ai->ai_addr, ai->ai_addrlen)) == 0) {
-            break;
-        }
-        saved_errno = errno;
-        close(fd);
-        fd = -1;
-    }
+    fd = inet_first_socket(res, 0, inet_connect_addr, NULL, &saved_errno);
     freeaddrinfo(res);
     if (fd < 0) {
         error_setg_errno(errp, saved_errno, "Failed to connect to '%s:%s'",
