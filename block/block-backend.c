@@ -345,15 +345,23 @@ int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
     return ret;
 }
 
+/* The entry of a request without a range: count, wait, check the medium. */
+static int coroutine_fn blk_co_begin(BlockBackend *blk)
+{
+    blk_inc_in_flight(blk);
+    blk_wait_while_drained(blk);
+    if (!blk->root || !blk->root->bs->drv) {
+        return -ENOMEDIUM;
+    }
+    return 0;
+}
+
 int coroutine_fn blk_co_flush(BlockBackend *blk)
 {
     int ret;
 
-    blk_inc_in_flight(blk);
-    blk_wait_while_drained(blk);
-    if (!blk->root || !blk->root->bs->drv) {
-        ret = -ENOMEDIUM;
-    } else {
+    ret = blk_co_begin(blk);
+    if (ret == 0) {
         ret = bdrv_co_flush(blk->root->bs);
     }
     blk_dec_in_flight(blk);
@@ -390,11 +398,8 @@ int coroutine_fn blk_co_block_status_above(BlockBackend *blk,
 {
     int ret;
 
-    blk_inc_in_flight(blk);
-    blk_wait_while_drained(blk);
-    if (!blk->root || !blk->root->bs->drv) {
-        ret = -ENOMEDIUM;
-    } else {
+    ret = blk_co_begin(blk);
+    if (ret == 0) {
         ret = bdrv_co_block_status_above(blk->root->bs, base, true, offset,
                                          bytes, pnum, map, file, NULL);
     }
