@@ -309,6 +309,19 @@ static int coroutine_fn nbd_negotiate_meta_context(NBDClientSocket *sock,
     return 1;
 }
 
+/* The rest of an NBD_REP_INFO payload (len bytes) that must be size bytes */
+static int coroutine_fn nbd_receive_info_fixed(NBDClientSocket *sock,
+                                               uint8_t *buf, uint32_t len,
+                                               uint32_t size, Error **errp)
+{
+    if (len != size) {
+        error_setg(errp, "remaining export info len %u is unexpected size",
+                   len);
+        return -EINVAL;
+    }
+    return nbd_sock_read(sock, buf, size, errp);
+}
+
 /* Parse one NBD_REP_INFO payload of the given length. */
 static int coroutine_fn nbd_receive_info(NBDClientSocket *sock,
                                                NBDExportInfo *info,
@@ -332,12 +345,7 @@ static int coroutine_fn nbd_receive_info(NBDClientSocket *sock,
 
     switch (type) {
     case NBD_INFO_EXPORT:
-        if (len != 10) {
-            error_setg(errp, "remaining export info len %u is unexpected size",
-                       len);
-            return -EINVAL;
-        }
-        ret = nbd_sock_read(sock, buf, 10, errp);
+        ret = nbd_receive_info_fixed(sock, buf, len, 10, errp);
         if (ret < 0) {
             return ret;
         }
@@ -348,12 +356,7 @@ static int coroutine_fn nbd_receive_info(NBDClientSocket *sock,
         return 0;
 
     case NBD_INFO_BLOCK_SIZE:
-        if (len != 12) {
-            error_setg(errp, "remaining export info len %u is unexpected size",
-                       len);
-            return -EINVAL;
-        }
-        ret = nbd_sock_read(sock, buf, 12, errp);
+        ret = nbd_receive_info_fixed(sock, buf, len, 12, errp);
         if (ret < 0) {
             return ret;
         }
