@@ -334,6 +334,14 @@ nbd_negotiate_send_rep_err(NBDClient *client, uint32_t type, const char *fmt, ..
     return nbd_negotiate_send_rep_data(client, type, msg, strlen(msg));
 }
 
+/* The error reply to option data that does not have the length it says */
+static int coroutine_fn nbd_negotiate_send_wrong_length(NBDClient *client)
+{
+    return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
+                                      "request data has wrong length for option '%s'",
+                                      nbd_opt_lookup(client->opt));
+}
+
 /* ------------------------------------------------------------------ */
 /* Handshake: reading option payloads                                  */
 
@@ -498,9 +506,7 @@ static int coroutine_fn nbd_negotiate_handle_info(NBDClient *client, NBDOptPaylo
 
     r = opt_take_string(p, &name);
     if (r < 0 || !opt_take16(p, &nreq) || p->len - p->pos != (uint32_t)nreq * 2) {
-        return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
-                                          "request data has wrong length for option '%s'",
-                                          nbd_opt_lookup(client->opt));
+        return nbd_negotiate_send_wrong_length(client);
     }
     if (r == 0) {
         return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
@@ -731,9 +737,7 @@ static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayl
     }
     r = opt_take_string(p, &name);
     if (r < 0 || !opt_take32(p, &nb_queries)) {
-        return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
-                                          "request data has wrong length for option '%s'",
-                                          nbd_opt_lookup(client->opt));
+        return nbd_negotiate_send_wrong_length(client);
     }
     if (r == 0) {
         return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
@@ -757,9 +761,7 @@ static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayl
 
         r = opt_take_string(p, &query);
         if (r < 0) {
-            return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
-                                              "request data has wrong length for "
-                                              "option '%s'", nbd_opt_lookup(client->opt));
+            return nbd_negotiate_send_wrong_length(client);
         }
         if (r == 0) {
             trace_nbd_negotiate_meta_query_skip("query too long to process");
@@ -768,9 +770,7 @@ static int coroutine_fn nbd_negotiate_meta_queries(NBDClient *client, NBDOptPayl
         nbd_meta_parse_query(client, exp, query, &sel);
     }
     if (p->pos != p->len) {
-        return nbd_negotiate_send_rep_err(client, NBD_REP_ERR_INVALID,
-                                          "request data has wrong length for option '%s'",
-                                          nbd_opt_lookup(client->opt));
+        return nbd_negotiate_send_wrong_length(client);
     }
 
     if (sel.base_allocation) {
