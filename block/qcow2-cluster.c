@@ -639,13 +639,20 @@ again:
     return 0;
 }
 
-int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs, QCowL2Meta *m)
+/*
+ * Before the L2 entries of m point at its new clusters: the L2 table must
+ * not reach the disk before the refcounts of the clusters do (or, with
+ * lazy refcounts, the image is marked dirty); then the slice holding m's
+ * first entry (allocated if needed), at *l2_index.
+ */
+static int coroutine_fn qcow2_link_get_l2_slice(BlockDriverState *bs,
+                                                QCowL2Meta *m,
+                                                uint64_t **slice,
+                                                int *l2_index)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t *old = NULL, *slice;
-    int l2_index, i, ret;
+    int ret;
 
-    trace_qcow2_cluster_link_l2(qemu_coroutine_self(), m->nb_clusters);
     if (s->use_lazy_refcounts) {
         ret = qcow2_mark_dirty(bs);
     } else {
@@ -655,7 +662,17 @@ int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs, QCowL2Meta *m
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_get_l2_slice(bs, m->offset, true, &slice, &l2_index);
+    return qcow2_get_l2_slice(bs, m->offset, true, slice, l2_index);
+}
+
+int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs, QCowL2Meta *m)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *old = NULL, *slice;
+    int l2_index, i, ret;
+
+    trace_qcow2_cluster_link_l2(qemu_coroutine_self(), m->nb_clusters);
+    ret = qcow2_link_get_l2_slice(bs, m, &slice, &l2_index);
     if (ret < 0) {
         return ret;
     }
@@ -748,16 +765,7 @@ int coroutine_fn qcow2_link_compressed_cluster(BlockDriverState *bs,
     uint64_t nb_csectors, old, entry, *slice;
     int l2_index, ret;
 
-    if (!s->use_lazy_refcounts) {
-        ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
-                                         s->refcount_block_cache);
-    } else {
-        ret = qcow2_mark_dirty(bs);
-    }
-    if (ret < 0) {
-        return ret;
-    }
-    ret = qcow2_get_l2_slice(bs, m->offset, true, &slice, &l2_index);
+    ret = qcow2_link_get_l2_slice(bs, m, &slice, &l2_index);
     if (ret < 0) {
         return ret;
     }
