@@ -196,6 +196,16 @@ static int coroutine_fn backup_loop(BackupBlockJob *s, Error **errp)
                 backup_wait_task(s);
                 continue;
             }
+            /*
+             * Copies before guest writes (the filter's) still in flight:
+             * the job is done only with them, as QEMU (one may fail and
+             * dirty its clusters again, and its progress must be counted
+             * before the end sets the remaining work to 0).
+             */
+            if (block_copy_in_flight_bytes(s->bcs) > 0) {
+                block_copy_wait_one(s->bcs);
+                continue;
+            }
             if (bdrv_get_dirty_count(block_copy_dirty_bitmap(s->bcs)) == 0) {
                 break;
             }
