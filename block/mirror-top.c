@@ -104,6 +104,8 @@ static void coroutine_fn mirror_top_sync_target(MirrorBlockJob *s,
     if (end > start) {
         bdrv_reset_dirty_bitmap(s->dirty_bitmap, start, end - start);
     }
+    /* Done work, as QEMU counts it (the remaining part was added at start) */
+    job_progress_update(&s->common.job, bytes);
 }
 
 static int coroutine_fn mirror_top_do_write(BlockDriverState *bs,
@@ -133,6 +135,13 @@ static int coroutine_fn mirror_top_do_write(BlockDriverState *bs,
         op->is_active = true;
         s->active_in_flight++;
         s->active_bytes_in_flight += bytes;
+        /*
+         * As QEMU: a write-blocking write is job work, len and offset both
+         * grow by it.  Without this a progress sample taken while it was in
+         * flight (remaining includes active bytes) left len above offset
+         * for good, even in BLOCK_JOB_COMPLETED of a successful job.
+         */
+        job_progress_increase_remaining(&s->common.job, bytes);
     }
 
     ret = mirror_top_source_op(bs, method, offset, bytes, qiov, flags);
