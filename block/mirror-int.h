@@ -17,6 +17,7 @@
 #define MIRROR_MAX_IO_BYTES     (1 << 20)       /* 1 MiB per operation at least */
 #define MIRROR_DEFAULT_BUF_SIZE (16 << 20)
 #define MIRROR_DIRTY_SCAN_STEP  (64 << 20)      /* initial map: bytes per yield */
+#define MIRROR_DEFAULT_BITMAP_BITS (1 << 23)    /* default granularity: 1 MiB of bitmap */
 
 typedef struct MirrorBlockJob MirrorBlockJob;
 
@@ -164,5 +165,9 @@ typedef struct MirrorStartArgs {
 } MirrorStartArgs;
 
 void mirror_start(const MirrorStartArgs *a, Error **errp);
+
+/* The bitmap granularity when the user gives none (mirror.c) */
+uint32_t mirror_default_granularity(BlockDriverState *target,
+                                    BlockDriverState *source);
 
 #endif

@@ -82,7 +82,7 @@ static void mirror_cow_granularity(MirrorStartArgs *a)
     BlockDriverState *target = bdrv_skip_filters(a->target);
     BlockDriverInfo bdi;
     uint32_t granularity = a->granularity ? a->granularity :
-                           bdrv_get_default_bitmap_granularity(a->target);
+                           mirror_default_granularity(a->target, a->bs);
 
     if (!target->backing_file || !target->backing_file[0] ||
         bdrv_cow_bs(target) || bdrv_get_info(target, &bdi) < 0 ||

@@ -828,6 +828,34 @@ static BlockBackend *mirror_target_blk(MirrorBlockJob *s,
     return blk;
 }
 
+/*
+ * Without a granularity from the user: the target's cluster size (4 KiB to
+ * 64 KiB), as QEMU.  For a target without clusters QEMU takes 64 KiB;
+ * blockd takes the smallest power of two from 4 KiB up that keeps the
+ * bitmap within MIRROR_DEFAULT_BITMAP_BITS (4 KiB up to 32 GiB, 64 KiB
+ * from 512 GiB), so that a guest's 4 KiB random writes during the mirror
+ * make it copy 4 KiB again, not 64 KiB (docs/mirror.md has the figures).
+ */
+uint32_t mirror_default_granularity(BlockDriverState *target,
+                                    BlockDriverState *source)
+{
+    BlockDriverInfo bdi = { 0 };
+    int64_t length = bdrv_getlength(source);
+    uint32_t granularity = 4096;
+
+    if (bdrv_get_info(target, &bdi) >= 0 && bdi.cluster_size > 0) {
+        return bdrv_get_default_bitmap_granularity(target);
+    }
+    if (length < 0) {
+        return 65536;
+    }
+    while (granularity < 65536 &&
+           length / granularity > MIRROR_DEFAULT_BITMAP_BITS) {
+        granularity <<= 1;
+    }
+    return granularity;
+}
+
 void mirror_start(const MirrorStartArgs *a, Error **errp)
 {
     BlockDriverState *top;
@@ -835,7 +863,7 @@ void mirror_start(const MirrorStartArgs *a, Error **errp)
     uint32_t granularity = a->granularity;
 
     if (!granularity) {
-        granularity = bdrv_get_default_bitmap_granularity(a->target);
+        granularity = mirror_default_granularity(a->target, a->bs);
     }
     assert(is_power_of_2(granularity));
 
