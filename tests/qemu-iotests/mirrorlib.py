@@ -11,14 +11,22 @@ import iotests
 MiB = 1024 * 1024
 
 
-def fio(uri, *extra, timeout=120):
-    """Run fio's nbd engine against uri; a one-line summary."""
+def fio_jobs(uri, *extra, timeout=120):
+    """Run fio's nbd engine against uri: (exit code, fio's jobs or None when
+    it printed no JSON, its output)."""
     args = ['fio', '--output-format=json', '--name=guest', '--ioengine=nbd',
             '--uri=' + uri, '--verify_state_save=0'] + list(extra)
     rc, out = iotests.run_tool(args, timeout=timeout)
     try:
-        jobs = json.loads(out[out.find('{'):])['jobs']
+        return rc, json.loads(out[out.find('{'):])['jobs'], out
     except ValueError:
+        return rc, None, out
+
+
+def fio(uri, *extra, timeout=120):
+    """Run fio's nbd engine against uri; a one-line summary."""
+    rc, jobs, out = fio_jobs(uri, *extra, timeout=timeout)
+    if jobs is None:
         return 'fio failed (exit %d): %s' % (rc, out[-2000:])
     return 'fio exit %d, errors %s' % (rc, sorted(set(j['error'] for j in jobs)))
 

@@ -6,13 +6,13 @@
 # Soak tests print only stable summaries on stdout: what the random choices
 # were goes to stderr (kept in NNN.err when a test fails).
 
-import json
 import os
 import random
 import sys
 import threading
 
 import iotests
+import mirrorlib
 
 MiB = 1024 * 1024
 
@@ -32,12 +32,8 @@ def note(msg):
 
 def fio(uri, *extra, timeout=300):
     """Run fio's nbd engine against uri; (ok, one-line summary)."""
-    args = ['fio', '--output-format=json', '--name=guest', '--ioengine=nbd',
-            '--uri=' + uri, '--verify_state_save=0'] + list(extra)
-    rc, out = iotests.run_tool(args, timeout=timeout)
-    try:
-        jobs = json.loads(out[out.find('{'):])['jobs']
-    except ValueError:
+    rc, jobs, out = mirrorlib.fio_jobs(uri, *extra, timeout=timeout)
+    if jobs is None:
         return False, 'fio failed (exit %d): %s' % (rc, out[-2000:])
     errors = sorted(set(j['error'] for j in jobs))
     ok = rc == 0 and errors == [0]
