@@ -442,6 +442,43 @@ static void test_truncate(void)
     bdrv_unref(bs);
 }
 
+/*
+ * The block-status cache (block/block-status-cache.c) remembers the data
+ * extent [0, 1 MiB); a shrink and a regrow leave a hole in it, which the
+ * next query must see (without the invalidation on truncate it says DATA).
+ */
+static void test_block_status_cache_truncate(void)
+{
+    g_autofree char *path = make_image("bsc", 1 * MiB, 0, 1 * MiB);
+    BlockDriverState *bs = open_file(path, "", &error_abort);
+    BlockBackend *blk = blk_on(bs, RW | BLK_PERM_RESIZE, BLK_PERM_ALL,
+                               &error_abort);
+    int64_t pnum;
+    int ret;
+
+    ret = block_status(bs, 0, 64 * KiB, &pnum);
+    g_assert_cmpint(ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO), ==,
+                    BDRV_BLOCK_DATA);
+    g_assert_cmpint(pnum, ==, 64 * KiB);
+    g_assert_true(bs->block_status_cache.valid);
+    g_assert_cmpint(bs->block_status_cache.data_end, ==, 1 * MiB);
+
+    g_assert_cmpint(blk_truncate(blk, 256 * KiB, true, PREALLOC_MODE_OFF, 0,
+                                 &error_abort), ==, 0);
+    g_assert_cmpint(blk_truncate(blk, 1 * MiB, true, PREALLOC_MODE_OFF, 0,
+                                 &error_abort), ==, 0);
+    ret = block_status(bs, 512 * KiB, 512 * KiB, &pnum);
+    g_assert_cmpint(ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO), ==,
+                    BDRV_BLOCK_ZERO);
+    g_assert_cmpint(pnum, ==, 512 * KiB);
+    ret = block_status(bs, 0, 1 * MiB, &pnum);
+    g_assert_cmpint(ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO), ==,
+                    BDRV_BLOCK_DATA);
+    g_assert_cmpint(pnum, ==, 256 * KiB);
+    blk_unref(blk);
+    bdrv_unref(bs);
+}
+
 /* ---- copy_range ---- */
 
 static void test_copy_range(void)
@@ -745,6 +782,8 @@ int main(int argc, char **argv)
     g_test_add_func("/file-posix/block-status/holes", test_block_status_holes);
     g_test_add_func("/file-posix/write-zeroes", test_write_zeroes);
     g_test_add_func("/file-posix/truncate", test_truncate);
+    g_test_add_func("/file-posix/block-status/cache-truncate",
+                    test_block_status_cache_truncate);
     g_test_add_func("/file-posix/copy-range", test_copy_range);
     g_test_add_func("/file-posix/open-errors", test_open_errors);
     g_test_add_func("/file-posix/lock/layout", test_lock_layout);
