@@ -213,6 +213,7 @@ int coroutine_fn qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c)
 
 int coroutine_fn qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
 {
+    BDRVQcow2State *s = bs->opaque;
     int result = qcow2_cache_write(bs, c);
 
     if (result == 0) {
@@ -221,6 +222,10 @@ int coroutine_fn qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
         if (ret < 0) {
             result = ret;
         }
+    }
+    /* Refcounts in a fresh block count only once the block is linked */
+    if (result == 0 && c == s->refcount_block_cache) {
+        result = qcow2_link_refblocks(bs);
     }
     return result;
 }

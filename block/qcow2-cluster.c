@@ -47,10 +47,10 @@ void qcow2_parse_compressed_l2_entry(BlockDriverState *bs, uint64_t l2_entry,
 
 /* ---- L1 table ---- */
 
-int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
+int coroutine_fn qcow2_write_l1_block(BlockDriverState *bs, int l1_index)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t buf[512 / sizeof(uint64_t)];
+    uint64_t buf[QCOW2_L1_ENTRIES_PER_BLOCK];
     int start = QEMU_ALIGN_DOWN(l1_index, (int)ARRAY_SIZE(buf));
     int n = MIN((int)ARRAY_SIZE(buf), s->l1_size - start);
     int i, ret;
@@ -64,6 +64,21 @@ int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
         return ret;
     }
     return bdrv_co_pwrite(bs->file, s->l1_table_offset + 8 * start, 8 * n, buf, 0);
+}
+
+/*
+ * Write one L1 entry (with the rest of its block).  Deferred entries of
+ * fresh L2 tables are linked first: the block may hold one of them, and
+ * its table must be on disk before the entry is.
+ */
+int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
+{
+    int ret = qcow2_link_tables(bs);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_write_l1_block(bs, l1_index);
 }
 
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
@@ -84,6 +99,11 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     }
     if (min_size > max) {
         return -EFBIG;
+    }
+    /* The new table is a copy of the in-memory one: no deferred entries */
+    ret = qcow2_link_tables(bs);
+    if (ret < 0) {
+        return ret;
     }
     if (exact_size) {
         new_size = min_size;
@@ -184,8 +204,10 @@ static int check_l2_offset(BlockDriverState *bs, uint64_t l2_offset, int l1_inde
 
 /*
  * Give L1 entry l1_index a new L2 table of its own: a copy of the old
- * (shared) one, or zeroes.  The table is written and flushed (after its
- * refcount) before the L1 entry points at it.
+ * (shared) one, or zeroes.  A copy is written and flushed (after its
+ * refcount) before the L1 entry points at it, and the old table is freed.
+ * A table of zeroes is only made in the cache and linked in memory; its
+ * L1 entry reaches the disk at the next flush (qcow2-link.c).
  */
 static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
 {
@@ -207,7 +229,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
                                 "offset 0");
         return -EIO;
     }
-    if (!s->use_lazy_refcounts) {
+    if (old_l2_offset && !s->use_lazy_refcounts) {
         ret = qcow2_cache_flush(bs, s->refcount_block_cache);
         if (ret < 0) {
             goto fail;
@@ -237,6 +259,12 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
         }
         qcow2_cache_entry_mark_dirty(s->l2_table_cache, new_slice);
         qcow2_cache_put(s->l2_table_cache, &new_slice);
+    }
+    if (!old_l2_offset) {
+        s->l1_table[l1_index] = l2_offset | QCOW_OFLAG_COPIED;
+        qcow2_link_defer_l2(bs, l1_index);
+        trace_qcow2_l2_allocate_done(bs, l1_index, 0);
+        return 0;
     }
     trace_qcow2_l2_allocate_write_l2(bs, l1_index);
     ret = qcow2_cache_flush(bs, s->l2_table_cache);

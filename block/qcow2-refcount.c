@@ -444,9 +444,10 @@ out:
 }
 
 /*
- * A new refcount block for the (empty) table entry of cluster_index.
- * The block is written (with its own refcount set, in itself or in another
- * block) and flushed before the table entry points at it.
+ * A new refcount block for the (empty) table entry of cluster_index, made
+ * in the cache with its own refcount set (in itself or in another block)
+ * and linked in memory; the table entry on disk waits for the block to be
+ * flushed (qcow2-link.c).
  */
 static int coroutine_fn alloc_refcount_block(BlockDriverState *bs,
                                              int64_t cluster_index, void **block)
@@ -454,7 +455,6 @@ static int coroutine_fn alloc_refcount_block(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t rt_index = cluster_index >> s->refcount_block_bits;
     int64_t new_block, new_index;
-    uint64_t be_entry;
     int ret;
 
     if (rt_index >= s->refcount_table_size) {
@@ -498,31 +498,10 @@ static int coroutine_fn alloc_refcount_block(BlockDriverState *bs,
     }
     qcow2_cache_entry_mark_dirty(s->refcount_block_cache, *block);
     note_file_end(s, new_block + s->cluster_size);
-    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    if (ret < 0) {
-        goto fail;
-    }
-    be_entry = GUINT64_TO_BE((uint64_t)new_block);
-    ret = bdrv_co_pwrite(bs->file, s->refcount_table_offset + rt_index * 8, 8,
-                         &be_entry, 0);
-    if (ret < 0) {
-        goto fail;
-    }
     s->refcount_table[rt_index] = new_block;
     s->max_refcount_table_index = MAX(s->max_refcount_table_index, rt_index);
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        goto fail_put;
-    }
+    qcow2_link_defer_refblock(bs, rt_index);
     return 0;
-
-fail:
-    qcow2_cache_put(s->refcount_block_cache, block);
-    qcow2_cache_discard(s->refcount_block_cache, new_block);
-    return ret;
-fail_put:
-    qcow2_cache_put(s->refcount_block_cache, block);
-    return ret;
 }
 
 /* ---- updating refcounts ---- */
@@ -848,6 +827,10 @@ int coroutine_fn qcow2_write_caches(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
+    ret = qcow2_link_tables(bs);
+    if (ret < 0) {
+        return ret;
+    }
     ret = qcow2_cache_write(bs, s->l2_table_cache);
     if (ret < 0) {
         return ret;

@@ -558,6 +558,11 @@ int coroutine_fn qcow2_update_snapshot_refcount(BlockDriverState *bs,
 
     trace_qcow2_update_snapshot_refcount(bs, l1_offset, l1_size, addend);
     if (active) {
+        /* The active table is written back whole: no deferred entries */
+        ret = qcow2_link_tables(bs);
+        if (ret < 0) {
+            return ret;
+        }
         l1 = s->l1_table;
         l1_size = s->l1_size;
     } else {

@@ -1249,6 +1249,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     qcow2_cache_destroy(s->refcount_block_cache);
     s->l2_table_cache = s->refcount_block_cache = NULL;
     qcow2_refcount_close(bs);
+    qcow2_link_free(bs);
     qcow2_free_snapshots(bs);
     g_free(s->l1_table);
     s->l1_table = NULL;

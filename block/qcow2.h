@@ -319,6 +319,10 @@ typedef struct BDRVQcow2State {
     bool discard_passthrough[QCOW2_DISCARD_MAX];
     int64_t file_end_hint;          /* host bytes known in use (end of last cluster) */
     uint64_t data_written_gen;      /* bumped by guest data writes */
+
+    /* fresh tables whose on-disk entries wait for a flush (qcow2-link.c) */
+    GArray *unlinked_l2;            /* uint64_t L1 indices */
+    GArray *unlinked_refblocks;     /* uint64_t refcount table indices */
 } BDRVQcow2State;
 
 /* ---- small helpers ---- */
@@ -505,6 +509,17 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
                                      bool exact_size);
 /* Write the 512-byte aligned group of L1 entries around l1_index */
 int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, int l1_index);
+/* The 512-byte block of the L1 table holding l1_index, as in memory */
+int coroutine_fn qcow2_write_l1_block(BlockDriverState *bs, int l1_index);
+#define QCOW2_L1_ENTRIES_PER_BLOCK (512 / (int)sizeof(uint64_t))
+
+/* qcow2-link.c: deferred L1 / refcount table entries of fresh tables */
+void qcow2_link_defer_l2(BlockDriverState *bs, int l1_index);
+void qcow2_link_defer_refblock(BlockDriverState *bs, uint64_t rt_index);
+bool qcow2_link_pending(BlockDriverState *bs);
+int coroutine_fn qcow2_link_refblocks(BlockDriverState *bs);
+int coroutine_fn qcow2_link_tables(BlockDriverState *bs);
+void qcow2_link_free(BlockDriverState *bs);
 
 /*
  * Mapping of guest offset: *bytes is reduced to the contiguous range of
