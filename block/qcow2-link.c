@@ -27,19 +27,20 @@
 #include "block/qcow2.h"
 #include "trace/trace-block.h"
 
+/* An index is deferred once: only an empty entry gets a fresh table */
 static void defer(GArray **list, uint64_t index)
 {
-    guint i;
-
     if (!*list) {
         *list = g_array_new(false, false, sizeof(uint64_t));
     }
-    for (i = 0; i < (*list)->len; i++) {
-        if (g_array_index(*list, uint64_t, i) == index) {
-            return;
-        }
-    }
     g_array_append_val(*list, index);
+}
+
+static gint cmp_index(gconstpointer a, gconstpointer b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
 }
 
 void qcow2_link_defer_l2(BlockDriverState *bs, int l1_index)
@@ -135,6 +136,7 @@ int coroutine_fn qcow2_link_tables(BlockDriverState *bs)
         return ret;
     }
     trace_qcow2_link_tables(bs, "l2-table", list->len);
+    g_array_sort(list, cmp_index);
     for (i = 0; i < list->len; i++) {
         int l1_index = g_array_index(list, uint64_t, i);
 
