@@ -56,7 +56,7 @@ typedef struct BDRVRawState {
     bool drop_cache;
     bool check_cache_dropped;
 
-    CoMutex bulk_write_lock;        /* raw_write_one_at_a_time() */
+    CoMutex buffered_write_lock;    /* raw_write_one_at_a_time() */
 } BDRVRawState;
 
 BlockDriver bdrv_file;
@@ -320,7 +320,7 @@ static int raw_open_common(BlockDriverState *bs, BlockdevOptionsFile *o,
 
     s->fd = -1;
     s->perm_change_fd = -1;
-    qemu_co_mutex_init(&s->bulk_write_lock);
+    qemu_co_mutex_init(&s->buffered_write_lock);
     g_strlcpy(bs->filename, o->filename, sizeof(bs->filename));
     s->aio = raw_aio_engine(o, bdrv_flags);
     s->aio_max_batch = (o->has_aio_max_batch && o->aio_max_batch > 0) ?
@@ -533,26 +533,19 @@ static int coroutine_fn raw_co_rw_full(BlockDriverState *bs, uint64_t offset,
 }
 
 /*
- * Large plain buffered writes to a regular file go to the thread pool one
- * at a time.  Linux filesystems (ext4, xfs, btrfs, tmpfs, nfs) hold the
- * inode lock exclusively across a buffered write, so a second pool thread
- * writing the same file gains nothing and spins on that lock for as long
- * as the copy into the page cache lasts: a 4 GiB raw -> raw mirror on ext4
- * (16 writes of 1 MiB in flight) spent twice the kernel CPU time and ran
- * ~8% slower.  Small writes keep going straight to the pool: the lock is
- * held briefly, and waiting here would add a trip through the event loop
- * to each one (a guest's 4 KiB writes).  Not held back either: O_DIRECT
- * (overwrites share the lock), FUA writes (their sync runs after the lock
- * is dropped), io_uring (io-wq already serialises buffered writes per
- * file) and devices.
+ * Plain buffered writes to a regular file go to the thread pool one at a
+ * time.  Linux filesystems (ext4, xfs, btrfs, tmpfs, nfs) hold the inode
+ * lock exclusively across a buffered write, so a second pool thread
+ * writing the same file gains nothing and spins on that lock: a 4 GiB
+ * raw -> raw mirror on ext4 (16 writes in flight) spent twice the kernel
+ * CPU time and ran ~8% slower.  Not held back: O_DIRECT (overwrites share
+ * the lock), FUA writes (their sync runs after the lock is dropped),
+ * io_uring (io-wq already serialises buffered writes per file) and
+ * devices.
  */
-#define RAW_BULK_WRITE_MIN (128 * KiB)
-
-static bool raw_write_one_at_a_time(BDRVRawState *s, uint64_t bytes,
-                                    int rw_flags)
+static bool raw_write_one_at_a_time(BDRVRawState *s, int rw_flags)
 {
-    return bytes >= RAW_BULK_WRITE_MIN &&
-           s->aio == FILE_AIO_ENGINE_THREADS && !s->needs_alignment &&
+    return s->aio == FILE_AIO_ENGINE_THREADS && !s->needs_alignment &&
            !s->is_device && !(rw_flags & RWF_DSYNC);
 }
 
@@ -564,12 +557,12 @@ static int coroutine_fn raw_co_write_one_at_a_time(BlockDriverState *bs,
     BDRVRawState *s = bs->opaque;
     int ret;
 
-    if (!qemu_co_mutex_trylock(&s->bulk_write_lock)) {
+    if (!qemu_co_mutex_trylock(&s->buffered_write_lock)) {
         trace_file_buffered_write_wait(bs, offset, qiov->size);
-        qemu_co_mutex_lock(&s->bulk_write_lock);
+        qemu_co_mutex_lock(&s->buffered_write_lock);
     }
     ret = raw_co_rw_full(bs, offset, qiov, FILE_AIO_WRITE, rw_flags);
-    qemu_co_mutex_unlock(&s->bulk_write_lock);
+    qemu_co_mutex_unlock(&s->buffered_write_lock);
     return ret;
 }
 
@@ -618,7 +611,7 @@ static int coroutine_fn raw_co_prw(BlockDriverState *bs, int64_t offset,
         qemu_vfree(bounce);
         return ret;
     }
-    if (type == FILE_AIO_WRITE && raw_write_one_at_a_time(s, bytes, rw_flags)) {
+    if (type == FILE_AIO_WRITE && raw_write_one_at_a_time(s, rw_flags)) {
         return raw_co_write_one_at_a_time(bs, offset, qiov, rw_flags);
     }
     return raw_co_rw_full(bs, offset, qiov, type, rw_flags);
