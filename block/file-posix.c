@@ -55,8 +55,6 @@ typedef struct BDRVRawState {
     bool page_cache_inconsistent;   /* a flush failed: fail all later ones */
     bool drop_cache;
     bool check_cache_dropped;
-
-    CoMutex buffered_write_lock;    /* raw_write_one_at_a_time() */
 } BDRVRawState;
 
 BlockDriver bdrv_file;
@@ -320,7 +318,6 @@ static int raw_open_common(BlockDriverState *bs, BlockdevOptionsFile *o,
 
     s->fd = -1;
     s->perm_change_fd = -1;
-    qemu_co_mutex_init(&s->buffered_write_lock);
     g_strlcpy(bs->filename, o->filename, sizeof(bs->filename));
     s->aio = raw_aio_engine(o, bdrv_flags);
     s->aio_max_batch = (o->has_aio_max_batch && o->aio_max_batch > 0) ?
@@ -532,40 +529,6 @@ static int coroutine_fn raw_co_rw_full(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
-/*
- * Plain buffered writes to a regular file go to the thread pool one at a
- * time.  Linux filesystems (ext4, xfs, btrfs, tmpfs, nfs) hold the inode
- * lock exclusively across a buffered write, so a second pool thread
- * writing the same file gains nothing and spins on that lock: a 4 GiB
- * raw -> raw mirror on ext4 (16 writes in flight) spent twice the kernel
- * CPU time and ran ~8% slower.  Not held back: O_DIRECT (overwrites share
- * the lock), FUA writes (their sync runs after the lock is dropped),
- * io_uring (io-wq already serialises buffered writes per file) and
- * devices.
- */
-static bool raw_write_one_at_a_time(BDRVRawState *s, int rw_flags)
-{
-    return s->aio == FILE_AIO_ENGINE_THREADS && !s->needs_alignment &&
-           !s->is_device && !(rw_flags & RWF_DSYNC);
-}
-
-static int coroutine_fn raw_co_write_one_at_a_time(BlockDriverState *bs,
-                                                   uint64_t offset,
-                                                   QEMUIOVector *qiov,
-                                                   int rw_flags)
-{
-    BDRVRawState *s = bs->opaque;
-    int ret;
-
-    if (!qemu_co_mutex_trylock(&s->buffered_write_lock)) {
-        trace_file_buffered_write_wait(bs, offset, qiov->size);
-        qemu_co_mutex_lock(&s->buffered_write_lock);
-    }
-    ret = raw_co_rw_full(bs, offset, qiov, FILE_AIO_WRITE, rw_flags);
-    qemu_co_mutex_unlock(&s->buffered_write_lock);
-    return ret;
-}
-
 static int coroutine_fn raw_co_prw(BlockDriverState *bs, int64_t offset,
                                    int64_t bytes, QEMUIOVector *qiov,
                                    FileAioType type, BdrvRequestFlags flags)
@@ -610,9 +573,6 @@ static int coroutine_fn raw_co_prw(BlockDriverState *bs, int64_t offset,
         }
         qemu_vfree(bounce);
         return ret;
-    }
-    if (type == FILE_AIO_WRITE && raw_write_one_at_a_time(s, rw_flags)) {
-        return raw_co_write_one_at_a_time(bs, offset, qiov, rw_flags);
     }
     return raw_co_rw_full(bs, offset, qiov, type, rw_flags);
 }
