@@ -21,6 +21,8 @@
  *  - an L2 table and its own refcount are written and flushed before its
  *    L1 entry (qcow2_link_tables(), from qcow2_write_caches() and from
  *    every writer of the active L1 table).
+ * A link that fails (an I/O error) leaves its entries pending, so the
+ * next flush tries again; the failed flush reports the error.
  * Every call is made with the driver's s->lock held.
  */
 #include "qemu/osdep.h"
