@@ -53,8 +53,10 @@ int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, uint64_t offset,
                                 int rw_flags, uint64_t dev_max_batch);
 
 /* ---- file-posix-io.c: blocking calls on the thread pool ---- */
+/* Requests with the same non-NULL serial_key run one at a time, in order. */
 int coroutine_fn file_pool_co_rw(int fd, uint64_t offset, QEMUIOVector *qiov,
-                                 FileAioType type, int rw_flags);
+                                 FileAioType type, int rw_flags,
+                                 const void *serial_key);
 int coroutine_fn file_pool_co_fdatasync(int fd);
 /* fallocate(fd, mode, offset, len) on a worker: 0 or -errno */
 int coroutine_fn file_pool_co_fallocate(int fd, int mode, int64_t offset,

@@ -55,7 +55,8 @@ static int file_pool_rw_fn(void *opaque)
 }
 
 int coroutine_fn file_pool_co_rw(int fd, uint64_t offset, QEMUIOVector *qiov,
-                                 FileAioType type, int rw_flags)
+                                 FileAioType type, int rw_flags,
+                                 const void *serial_key)
 {
     FilePoolRw r = {
         .fd = fd,
@@ -67,7 +68,7 @@ int coroutine_fn file_pool_co_rw(int fd, uint64_t offset, QEMUIOVector *qiov,
 
     trace_file_paio_submit(&r, qemu_coroutine_self(), offset,
                            (int)MIN(qiov->size, INT_MAX), type);
-    return thread_pool_submit_co(file_pool_rw_fn, &r);
+    return thread_pool_submit_co_serial(serial_key, file_pool_rw_fn, &r);
 }
 
 static int file_pool_fdatasync_fn(void *opaque)

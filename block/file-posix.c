@@ -444,6 +444,26 @@ static bool raw_needs_bounce(BDRVRawState *s, QEMUIOVector *qiov)
     return false;
 }
 
+/*
+ * Buffered writes of at least this size to a regular file go to the thread
+ * pool one at a time per node.  The kernel holds the inode lock across a
+ * buffered write (ext4, xfs, tmpfs), so a second large writer to the same
+ * file would only spin or sleep on it; the worker that finishes one takes
+ * the next.  Small writes (a guest's 4 KiB) keep their own path, so that
+ * they never queue behind a bulk copy's megabytes.
+ */
+#define FILE_SERIAL_WRITE_MIN (128 * 1024)
+
+static const void *raw_serial_key(BDRVRawState *s, QEMUIOVector *qiov,
+                                  FileAioType type)
+{
+    if (type != FILE_AIO_WRITE || s->needs_alignment ||
+        qiov->size < FILE_SERIAL_WRITE_MIN || s->is_device) {
+        return NULL;
+    }
+    return s;
+}
+
 /* One submission to the node's engine: bytes transferred or -errno. */
 static int coroutine_fn raw_co_submit(BlockDriverState *bs, uint64_t offset,
                                       QEMUIOVector *qiov, FileAioType type,
@@ -472,7 +492,8 @@ static int coroutine_fn raw_co_submit(BlockDriverState *bs, uint64_t offset,
     case FILE_AIO_ENGINE_THREADS:
         break;
     }
-    return file_pool_co_rw(s->fd, offset, qiov, type, rw_flags);
+    return file_pool_co_rw(s->fd, offset, qiov, type, rw_flags,
+                           raw_serial_key(s, qiov, type));
 }
 
 /*

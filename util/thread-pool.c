@@ -6,6 +6,14 @@
  * THREAD_POOL_IDLE_US.  When func returns, the result travels back to the
  * submitting AioContext in a oneshot bottom half, where the completion
  * callback runs.
+ *
+ * Requests submitted with a serial key run one at a time per key, in the
+ * order they were submitted: while one runs, the others wait in the key's
+ * backlog (not in the shared queue), and the worker that finishes one
+ * takes the next itself, with no trip through the submitter's event loop.
+ * The file driver keys large buffered writes by file: the kernel holds
+ * the inode lock across each of them, so a second writer to the same file
+ * could only spin or sleep on that lock.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
@@ -24,14 +32,21 @@ typedef struct ThreadPoolRequest {
     ThreadPoolCompletionFunc *cb;
     void *opaque;
     AioContext *ctx;
+    const void *key;      /* serial key, or NULL */
     int ret;
     GList link;
 } ThreadPoolRequest;
+
+/* The requests of one serial key: one running, the rest waiting. */
+typedef struct ThreadPoolSerial {
+    GQueue backlog;       /* of ThreadPoolRequest, by link */
+} ThreadPoolSerial;
 
 typedef struct ThreadPool {
     GMutex lock;          /* static GMutex/GCond need no initialisation */
     GCond request_cond;
     GQueue requests;      /* of ThreadPoolRequest, by link */
+    GHashTable *serials;  /* key -> ThreadPoolSerial, while one runs */
     int cur_threads;
     int idle_threads;
     int max_threads;
@@ -51,6 +66,43 @@ static void thread_pool_complete_bh(void *opaque)
     trace_thread_pool_complete(&thread_pool, req, req->opaque, req->ret);
     req->cb(req->opaque, req->ret);
     g_free(req);
+}
+
+/*
+ * Called with pool->lock held when a keyed request has run: the next
+ * request of its key, which the caller runs at once, or NULL when the
+ * backlog is empty and the key is free again.
+ */
+static ThreadPoolRequest *thread_pool_serial_next(ThreadPool *pool,
+                                                  const void *key)
+{
+    ThreadPoolSerial *serial = g_hash_table_lookup(pool->serials, key);
+    GList *link;
+
+    assert(serial);
+    link = g_queue_pop_head_link(&serial->backlog);
+    if (!link) {
+        g_hash_table_remove(pool->serials, key);
+        return NULL;
+    }
+    return link->data;
+}
+
+/* Runs req and, when it is keyed, the backlog of its key after it. */
+static void thread_pool_run(ThreadPool *pool, ThreadPoolRequest *req)
+{
+    while (req) {
+        const void *key = req->key;
+
+        req->ret = req->func(req->arg);
+        aio_bh_schedule_oneshot(req->ctx, thread_pool_complete_bh, req);
+        if (!key) {
+            return;
+        }
+        g_mutex_lock(&pool->lock);
+        req = thread_pool_serial_next(pool, key);
+        g_mutex_unlock(&pool->lock);
+    }
 }
 
 static gpointer thread_pool_worker(gpointer opaque)
@@ -80,8 +132,7 @@ static gpointer thread_pool_worker(gpointer opaque)
         req = link->data;
         g_mutex_unlock(&pool->lock);
 
-        req->ret = req->func(req->arg);
-        aio_bh_schedule_oneshot(req->ctx, thread_pool_complete_bh, req);
+        thread_pool_run(pool, req);
 
         g_mutex_lock(&pool->lock);
     }
@@ -114,8 +165,34 @@ static void thread_pool_spawn(ThreadPool *pool)
     g_thread_unref(thread);
 }
 
-void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
-                            ThreadPoolCompletionFunc *cb, void *opaque)
+/*
+ * Called with pool->lock held: true if req must wait in its key's backlog
+ * because another request of the key runs or waits; otherwise the key is
+ * now taken by req.
+ */
+static bool thread_pool_serial_defer(ThreadPool *pool, ThreadPoolRequest *req)
+{
+    ThreadPoolSerial *serial;
+
+    if (!pool->serials) {
+        pool->serials = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+    }
+    serial = g_hash_table_lookup(pool->serials, req->key);
+    if (serial) {
+        g_queue_push_tail_link(&serial->backlog, &req->link);
+        trace_thread_pool_serial_defer(pool, req, req->key,
+                                       serial->backlog.length);
+        return true;
+    }
+    serial = g_new0(ThreadPoolSerial, 1);
+    g_queue_init(&serial->backlog);
+    g_hash_table_insert(pool->serials, (gpointer)req->key, serial);
+    return false;
+}
+
+void thread_pool_submit_aio_serial(AioContext *ctx, const void *key,
+                                   ThreadPoolFunc *func, void *arg,
+                                   ThreadPoolCompletionFunc *cb, void *opaque)
 {
     ThreadPool *pool = &thread_pool;
     ThreadPoolRequest *req = g_new0(ThreadPoolRequest, 1);
@@ -126,10 +203,15 @@ void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
     req->cb = cb;
     req->opaque = opaque;
     req->ctx = ctx;
+    req->key = key;
     req->link.data = req;
     trace_thread_pool_submit(pool, req, opaque);
 
     g_mutex_lock(&pool->lock);
+    if (key && thread_pool_serial_defer(pool, req)) {
+        g_mutex_unlock(&pool->lock);
+        return;
+    }
     g_queue_push_tail_link(&pool->requests, &req->link);
     if (pool->requests.length > (guint)pool->idle_threads &&
         pool->cur_threads < pool->max_threads) {
@@ -137,6 +219,12 @@ void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
     }
     g_cond_signal(&pool->request_cond);
     g_mutex_unlock(&pool->lock);
+}
+
+void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
+                            ThreadPoolCompletionFunc *cb, void *opaque)
+{
+    thread_pool_submit_aio_serial(ctx, NULL, func, arg, cb, opaque);
 }
 
 typedef struct ThreadPoolCo {
@@ -154,7 +242,8 @@ static void thread_pool_co_cb(void *opaque, int ret)
     aio_co_wake(tpc->co);
 }
 
-int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg)
+int coroutine_fn thread_pool_submit_co_serial(const void *key,
+                                              ThreadPoolFunc *func, void *arg)
 {
     ThreadPoolCo tpc = { .co = qemu_coroutine_self() };
     AioContext *ctx;
@@ -164,11 +253,16 @@ int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg)
     if (!ctx) {
         ctx = qemu_get_current_aio_context();
     }
-    thread_pool_submit_aio(ctx, func, arg, thread_pool_co_cb, &tpc);
+    thread_pool_submit_aio_serial(ctx, key, func, arg, thread_pool_co_cb, &tpc);
     while (!tpc.done) {
         qemu_coroutine_yield();
     }
     return tpc.ret;
+}
+
+int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg)
+{
+    return thread_pool_submit_co_serial(NULL, func, arg);
 }
 
 void thread_pool_set_max_threads(int max)

@@ -17,6 +17,15 @@ void thread_pool_submit_aio(AioContext *ctx, ThreadPoolFunc *func, void *arg,
                             ThreadPoolCompletionFunc *cb, void *opaque);
 /* Coroutine style: yields until func has run; returns its result. */
 int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg);
+/*
+ * The same, but requests with the same non-NULL key run one at a time, in
+ * submission order (a NULL key is the unkeyed call above).
+ */
+void thread_pool_submit_aio_serial(AioContext *ctx, const void *key,
+                                   ThreadPoolFunc *func, void *arg,
+                                   ThreadPoolCompletionFunc *cb, void *opaque);
+int coroutine_fn thread_pool_submit_co_serial(const void *key,
+                                              ThreadPoolFunc *func, void *arg);
 /* Maximum number of worker threads (default 64). */
 void thread_pool_set_max_threads(int max);
 /* How long an idle worker waits for work before exiting (default 10 s). */

@@ -143,6 +143,111 @@ static void test_max_threads(void)
     g_assert_cmpint(max_running, <=, 3);
 }
 
+/* One key's requests: how many run at once, and in which order. */
+typedef struct SerialKey {
+    int running;
+    int max_running;
+    int next;             /* index the next request must have */
+    bool out_of_order;
+} SerialKey;
+
+typedef struct SerialJob {
+    SerialKey *key;
+    int index;
+} SerialJob;
+
+static int serial_fn(void *opaque)
+{
+    SerialJob *j = opaque;
+    SerialKey *k = j->key;
+    int now = __atomic_add_fetch(&k->running, 1, __ATOMIC_SEQ_CST);
+
+    if (now > __atomic_load_n(&k->max_running, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&k->max_running, now, __ATOMIC_SEQ_CST);
+    }
+    if (__atomic_load_n(&k->next, __ATOMIC_SEQ_CST) != j->index) {
+        __atomic_store_n(&k->out_of_order, true, __ATOMIC_SEQ_CST);
+    }
+    __atomic_store_n(&k->next, j->index + 1, __ATOMIC_SEQ_CST);
+    g_usleep(200);
+    __atomic_sub_fetch(&k->running, 1, __ATOMIC_SEQ_CST);
+    return j->index;
+}
+
+static void serial_done(void *opaque, int ret)
+{
+    SerialJob *j = opaque;
+
+    g_assert_cmpint(ret, ==, j->index);
+    j->index = -1;        /* completed */
+}
+
+/*
+ * Requests of one key never overlap and run in submission order; two keys
+ * and unkeyed requests still run beside each other.
+ */
+static void test_serial_key(void)
+{
+    enum { KEYS = 2, PER_KEY = 100 };
+    SerialKey keys[KEYS] = { 0 };
+    SerialJob jobs[KEYS][PER_KEY];
+    int i, k, done = 0, unkeyed = 0;
+
+    max_running = 0;
+    for (i = 0; i < PER_KEY; i++) {
+        for (k = 0; k < KEYS; k++) {
+            jobs[k][i] = (SerialJob){ .key = &keys[k], .index = i };
+            thread_pool_submit_aio_serial(ctx, &keys[k], serial_fn,
+                                          &jobs[k][i], serial_done,
+                                          &jobs[k][i]);
+        }
+        if (i % 10 == 0) {
+            thread_pool_submit_aio(ctx, concurrency_fn, NULL, count_done,
+                                   &unkeyed);
+        }
+    }
+    while (done < KEYS * PER_KEY || unkeyed < PER_KEY / 10) {
+        aio_poll(ctx, true);
+        for (done = 0, k = 0; k < KEYS; k++) {
+            for (i = 0; i < PER_KEY; i++) {
+                done += jobs[k][i].index == -1;
+            }
+        }
+    }
+    for (k = 0; k < KEYS; k++) {
+        g_assert_cmpint(keys[k].max_running, ==, 1);
+        g_assert_false(keys[k].out_of_order);
+        g_assert_cmpint(keys[k].next, ==, PER_KEY);
+    }
+    /* the unkeyed 2 ms sleeps were not held behind the keyed backlog */
+    g_assert_cmpint(max_running, >=, 2);
+}
+
+/* A key is free again once its backlog has run: later requests still run. */
+static void coroutine_fn serial_co_entry(void *opaque)
+{
+    SerialJob *j = opaque;
+
+    g_assert_cmpint(thread_pool_submit_co_serial(j->key, serial_fn, j), ==,
+                    j->index);
+    j->index = -1;
+}
+
+static void test_serial_key_reuse(void)
+{
+    SerialKey key = { 0 };
+    SerialJob job;
+    int round;
+
+    for (round = 0; round < 3; round++) {
+        job = (SerialJob){ .key = &key, .index = round };
+        qemu_coroutine_spawn(serial_co_entry, &job);
+        AIO_POLL_WHILE(ctx, job.index != -1);
+    }
+    g_assert_cmpint(key.next, ==, 3);
+    g_assert_cmpint(key.max_running, ==, 1);
+}
+
 static void test_idle_exit(void)
 {
     int64_t deadline;
@@ -177,6 +282,8 @@ int main(int argc, char **argv)
 
     /* max-threads first: workers started by other tests would still count. */
     g_test_add_func("/thread-pool/max-threads", test_max_threads);
+    g_test_add_func("/thread-pool/serial-key", test_serial_key);
+    g_test_add_func("/thread-pool/serial-key-reuse", test_serial_key_reuse);
     g_test_add_func("/thread-pool/submit-aio", test_submit_aio);
     g_test_add_func("/thread-pool/submit-co", test_submit_co);
     g_test_add_func("/thread-pool/idle-exit", test_idle_exit);
