@@ -37,16 +37,11 @@ typedef struct ThreadPoolRequest {
     GList link;
 } ThreadPoolRequest;
 
-/* The requests of one serial key: one running, the rest waiting. */
-typedef struct ThreadPoolSerial {
-    GQueue backlog;       /* of ThreadPoolRequest, by link */
-} ThreadPoolSerial;
-
 typedef struct ThreadPool {
     GMutex lock;          /* static GMutex/GCond need no initialisation */
     GCond request_cond;
     GQueue requests;      /* of ThreadPoolRequest, by link */
-    GHashTable *serials;  /* key -> ThreadPoolSerial, while one runs */
+    GHashTable *serials;  /* key -> GQueue backlog, while one of it runs */
     int cur_threads;
     int idle_threads;
     int max_threads;
@@ -76,11 +71,11 @@ static void thread_pool_complete_bh(void *opaque)
 static ThreadPoolRequest *thread_pool_serial_next(ThreadPool *pool,
                                                   const void *key)
 {
-    ThreadPoolSerial *serial = g_hash_table_lookup(pool->serials, key);
+    GQueue *backlog = g_hash_table_lookup(pool->serials, key);
     GList *link;
 
-    assert(serial);
-    link = g_queue_pop_head_link(&serial->backlog);
+    assert(backlog);
+    link = g_queue_pop_head_link(backlog);
     if (!link) {
         g_hash_table_remove(pool->serials, key);
         return NULL;
@@ -172,21 +167,19 @@ static void thread_pool_spawn(ThreadPool *pool)
  */
 static bool thread_pool_serial_defer(ThreadPool *pool, ThreadPoolRequest *req)
 {
-    ThreadPoolSerial *serial;
+    GQueue *backlog;
 
     if (!pool->serials) {
-        pool->serials = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+        pool->serials = g_hash_table_new_full(NULL, NULL, NULL,
+                                              (GDestroyNotify)g_queue_free);
     }
-    serial = g_hash_table_lookup(pool->serials, req->key);
-    if (serial) {
-        g_queue_push_tail_link(&serial->backlog, &req->link);
-        trace_thread_pool_serial_defer(pool, req, req->key,
-                                       serial->backlog.length);
+    backlog = g_hash_table_lookup(pool->serials, req->key);
+    if (backlog) {
+        g_queue_push_tail_link(backlog, &req->link);
+        trace_thread_pool_serial_defer(pool, req, req->key, backlog->length);
         return true;
     }
-    serial = g_new0(ThreadPoolSerial, 1);
-    g_queue_init(&serial->backlog);
-    g_hash_table_insert(pool->serials, (gpointer)req->key, serial);
+    g_hash_table_insert(pool->serials, (gpointer)req->key, g_queue_new());
     return false;
 }
 
